@@ -1,0 +1,37 @@
+/* audit.h -- the audit sink: JSON records with type, ts, svc and ids, one interface, several sinks (a table of
+ * function pointers). The JSON-lines file sink is the embedded default; the Kafka sink is used when kafka_brokers
+ * is configured. Emitting never blocks a request for long and never fails the caller: failures are counted. */
+#ifndef RFX_AUDIT_H
+#define RFX_AUDIT_H
+
+#include <cjson/cJSON.h>
+#include "config.h"
+
+typedef struct audit_sink_ops {
+	const char *name; /* "file", "kafka" */
+	/* key: source_id (may be NULL); json: one complete record without newline. Must not block long. */
+	rfx_err (*write)(void *ctx, const char *key, const char *json, size_t len);
+	void (*flush)(void *ctx, int timeout_ms);
+	void (*close)(void *ctx);
+} audit_sink_ops;
+
+typedef struct audit_sink {
+	const audit_sink_ops *ops;
+	void *ctx;
+} audit_sink;
+
+/* The JSON-lines file sink: appends one record per line (O_APPEND, line-buffered, fsync on flush). */
+rfx_err audit_file_open(const char *path, audit_sink *out, char *err, size_t errlen);
+
+/* Chooses and opens the process sink from the common config: Kafka when kafka_brokers is set (see audit_kafka.c),
+ * else audit_file when set, else none (records are only counted). svc goes into every record. */
+rfx_err audit_init(const char *svc, const cfg_common *cfg, char *err, size_t errlen);
+/* Emits one record: adds "type", "ts" and "svc" to fields (which it takes ownership of and frees). The key used for
+ * partitioning is fields' "source_id" when present. */
+void audit_emit(const char *type, cJSON *fields);
+void audit_shutdown(int flush_timeout_ms);
+
+/* Registered by audit_kafka.c; NULL when the Kafka sink is not built in. */
+extern rfx_err (*audit_kafka_open_fn)(const cfg_common *cfg, audit_sink *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,24 @@
+/* buf.h -- growable byte buffer with a hard maximum (every buffer has one). */
+#ifndef RFX_BUF_H
+#define RFX_BUF_H
+
+#include "rfx.h"
+
+typedef struct rfx_buf {
+	char *data; /* always NUL-terminated when len > 0 or after buf_cstr() */
+	size_t len;
+	size_t cap;
+	size_t max; /* appends that would exceed this fail with RFX_ERR_LIMIT and leave the buffer unchanged */
+} rfx_buf;
+
+void buf_init(rfx_buf *b, size_t max);
+void buf_free(rfx_buf *b);
+void buf_reset(rfx_buf *b);
+rfx_err buf_append(rfx_buf *b, const void *data, size_t len);
+rfx_err buf_puts(rfx_buf *b, const char *s);
+rfx_err buf_putc(rfx_buf *b, char c);
+rfx_err buf_printf(rfx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *buf_cstr(rfx_buf *b); /* "" for an empty buffer */
+char *buf_steal(rfx_buf *b);	  /* hands the data to the caller (malloc'd, NUL-terminated), resets b */
+
+#endif
