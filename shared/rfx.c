@@ -279,7 +279,7 @@ rfx_err rfx_parse_duration(const char *s, int64_t *ms_out)
 		while (isalpha((unsigned char)*end))
 			end++;
 		int64_t unit = duration_unit_ms(u, (size_t)(end - u));
-		if (unit < 0 || (end == u && *end))
+		if (unit < 0 || (end == u && (*end || p != s)))
 			return RFX_ERR_INVAL;
 		total += v * (double)unit;
 		if (total > 9.0e15)
