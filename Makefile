@@ -31,6 +31,9 @@ BIN_action_handler := reflex-action-handler
 BIN_poller := reflex-poller
 BIN_agent := reflex-agent
 BIN_cli := reflex
+# The CLI reuses the classifier's rules engine for `reflex rules check|test`.
+EXTRA_cli := $(BUILD)/libclassifier.a
+CFLAGS_cli := -Iclassifier
 SERVICES := $(foreach s,classifier action_handler poller agent cli,$(if $(wildcard $(s)/main.c),$(s)))
 
 SHARED_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard shared/*.c))
@@ -42,7 +45,7 @@ all: $(BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(CFLAGS_$(firstword $(subst /, ,$<))) -c -o $@ $<
 
 $(LIBREFLEX): $(SHARED_OBJ)
 	@rm -f $@
@@ -55,7 +58,7 @@ $(BUILD)/lib$(1).a: $$($(1)_OBJ)
 	@mkdir -p $$(dir $$@)
 	@rm -f $$@
 	ar rcs $$@ $$^
-$(BUILD)/bin/$(BIN_$(1)): $(BUILD)/$(1)/main.o $(BUILD)/lib$(1).a $(LIBREFLEX)
+$(BUILD)/bin/$(BIN_$(1)): $(BUILD)/$(1)/main.o $(BUILD)/lib$(1).a $(EXTRA_$(1)) $(LIBREFLEX)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
@@ -68,7 +71,7 @@ unit_lib = $(if $(filter shared,$(1)),,$(BUILD)/lib$(1).a)
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(call unit_lib,$$(firstword $$(subst /, ,$$*))) $(LIBREFLEX)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -I$(firstword $(subst /, ,$*)) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 deps:
 	@scripts/deps.sh
