@@ -3,7 +3,7 @@
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libssh-dev
 librdkafka-dev libssl-dev libcmocka-dev clang clang-format libclang-rt-14-dev prometheus-alertmanager
-openssh-server openssh-client wrk valgrind curl jq iproute2 python3"
+openssh-server openssh-client wrk valgrind curl jq iproute2 python3 openjdk-17-jre-headless maven"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -24,3 +24,5 @@ if ! python3 -c 'import pytest' 2>/dev/null; then
 	echo "deps: installing pytest for the integration suite"
 	python3 -m pip install -q pytest || { echo "deps: cannot install pytest (python3 -m pip install pytest)" >&2; exit 1; }
 fi
+# The Apache Kafka broker jars for the integration tests, cached outside git (tests/integration/kafka.py).
+"$(dirname "$0")/kafka-fetch.sh" >/dev/null || { echo "deps: cannot fetch the Kafka broker jars (scripts/kafka-fetch.sh)" >&2; exit 1; }
