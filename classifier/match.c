@@ -1,0 +1,540 @@
+/* match.c -- rule match operators, event field references and the shared regex cache. */
+#include "match.h"
+
+#include <pthread.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct matcher {
+	matcher_kind kind;
+	char *str;	    /* EXACT, GLOB, REGEX: the pattern as written */
+	match_regex *re;    /* REGEX */
+	matcher **items;    /* ANY */
+	size_t n;	    /* ANY */
+	const char **exact; /* ANY of exact strings only (or EXACT): views for the index */
+	size_t nexact;	    /* number of entries in exact, 0 when not all exact */
+	matcher *inner;	    /* NOT */
+};
+
+void match_diag(rule_diag *d, const yt_node *at, const char *path, const char *fmt, ...)
+{
+	char reason[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	d->line = at ? at->line : 0;
+	d->col = at ? at->col : 0;
+	if (path && *path)
+		snprintf(d->msg, sizeof(d->msg), "%s: %s", path, reason);
+	else
+		snprintf(d->msg, sizeof(d->msg), "%s", reason);
+}
+
+/* ---- fields ---- */
+
+static const struct {
+	const char *name;
+	match_field_kind kind;
+} plain_fields[] = {
+    {"source", FIELD_SOURCE},	    {"state", FIELD_STATE},   {"title", FIELD_TITLE},
+    {"severity", FIELD_SEVERITY},   {"entity", FIELD_ENTITY}, {"event_type", FIELD_EVENT_TYPE},
+    {"source_id", FIELD_SOURCE_ID}, {"url", FIELD_URL},	      {"id", FIELD_ID},
+};
+
+static bool name_char_ok(unsigned char ch)
+{
+	return ch > ' ' && ch < 0x7f && ch != '{' && ch != '}' && ch != '"' && ch != '\'' && ch != '\\';
+}
+
+static rfx_err field_sub(const char *path, size_t len, size_t plen, match_field_kind kind, match_field *out,
+			 char *err, size_t errlen)
+{
+	const char *name = path + plen;
+	size_t n = len - plen;
+	if (n == 0 || n > MATCH_FIELD_NAME_MAX) {
+		snprintf(err, errlen, "%.*s needs a name of 1 to %d characters", (int)(plen - 1), path,
+			 MATCH_FIELD_NAME_MAX);
+		return RFX_ERR_INVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!name_char_ok((unsigned char)name[i])) {
+			snprintf(err, errlen, "invalid character in field name \"%.*s\"",
+				 (int)(len > 80 ? 80 : len), path);
+			return RFX_ERR_INVAL;
+		}
+	}
+	out->kind = kind;
+	out->name = rfx_strndup(name, n);
+	return RFX_OK;
+}
+
+rfx_err match_field_parse(const char *path, size_t len, match_field *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < RFX_ARRAY_LEN(plain_fields); i++) {
+		if (strlen(plain_fields[i].name) == len && memcmp(plain_fields[i].name, path, len) == 0) {
+			out->kind = plain_fields[i].kind;
+			return RFX_OK;
+		}
+	}
+	if (len >= 5 && memcmp(path, "tags.", 5) == 0)
+		return field_sub(path, len, 5, FIELD_TAG, out, err, errlen);
+	if (len >= 9 && memcmp(path, "topology.", 9) == 0)
+		return field_sub(path, len, 9, FIELD_TOPOLOGY, out, err, errlen);
+	snprintf(err, errlen,
+		 "unknown field \"%.*s\" (known: source, state, title, severity, entity, event_type, "
+		 "source_id, url, "
+		 "id, tags.NAME, topology.NAME)",
+		 (int)(len > 80 ? 80 : len), path);
+	return RFX_ERR_INVAL;
+}
+
+void match_field_clear(match_field *f)
+{
+	RFX_FREE(f->name);
+}
+
+static const char *topo_value(const match_field *f, const eval_ctx *c, char *buf, size_t buflen,
+			      bool *present)
+{
+	const char *v = NULL;
+	if (c->topo_field && buf && buflen) {
+		buf[0] = '\0';
+		v = c->topo_field(c->topo_ud, c->ev, f->name, buf, buflen);
+	}
+	*present = v && *v;
+	return v ? v : "";
+}
+
+const char *match_field_value(const match_field *f, const eval_ctx *c, char *buf, size_t buflen,
+			      bool *present)
+{
+	const event *e = c->ev;
+	const char *v = NULL;
+	*present = true;
+	switch (f->kind) {
+	case FIELD_SOURCE:
+		return event_source_name(e->source);
+	case FIELD_STATE:
+		return event_state_name(e->state);
+	case FIELD_TITLE:
+		return e->title;
+	case FIELD_SEVERITY:
+		return e->severity;
+	case FIELD_ENTITY:
+		return e->entity;
+	case FIELD_EVENT_TYPE:
+		return e->event_type;
+	case FIELD_SOURCE_ID:
+		return e->source_id;
+	case FIELD_URL:
+		v = e->url;
+		break;
+	case FIELD_ID:
+		return e->id;
+	case FIELD_TAG:
+		v = event_tag_get(e, f->name);
+		break;
+	case FIELD_TOPOLOGY:
+		return topo_value(f, c, buf, buflen, present);
+	}
+	if (!v) {
+		*present = false;
+		return "";
+	}
+	return v;
+}
+
+void match_field_path(const match_field *f, char *out, size_t outlen)
+{
+	if (f->kind == FIELD_TAG || f->kind == FIELD_TOPOLOGY) {
+		snprintf(out, outlen, "%s.%s", f->kind == FIELD_TAG ? "tags" : "topology", f->name);
+		return;
+	}
+	for (size_t i = 0; i < RFX_ARRAY_LEN(plain_fields); i++)
+		if (plain_fields[i].kind == f->kind)
+			snprintf(out, outlen, "%s", plain_fields[i].name);
+}
+
+/* ---- numbers ---- */
+
+static const char *skip_digits(const char *p, bool *any)
+{
+	while (*p >= '0' && *p <= '9') {
+		p++;
+		*any = true;
+	}
+	return p;
+}
+
+bool match_parse_number(const char *s, double *out)
+{
+	const char *p = s;
+	bool digits = false;
+	if (*p == '-' || *p == '+')
+		p++;
+	p = skip_digits(p, &digits);
+	if (*p == '.')
+		p = skip_digits(p + 1, &digits);
+	if (!digits)
+		return false;
+	if (*p == 'e' || *p == 'E') {
+		bool exp = false;
+		p++;
+		if (*p == '-' || *p == '+')
+			p++;
+		p = skip_digits(p, &exp);
+		if (!exp)
+			return false;
+	}
+	if (*p || p - s > 64)
+		return false;
+	*out = strtod(s, NULL);
+	return true;
+}
+
+/* ---- regex cache: identical patterns share one compiled regex (glibc's regexec is thread-safe) ---- */
+
+struct match_regex {
+	regex_t re;
+	char *pattern;
+	size_t refs;
+	match_regex *next;
+};
+
+#define REGEX_BUCKETS 1024
+static pthread_mutex_t regex_lock = PTHREAD_MUTEX_INITIALIZER;
+static match_regex *regex_table[REGEX_BUCKETS];
+
+static size_t regex_bucket(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (size_t)(h % REGEX_BUCKETS);
+}
+
+static rfx_err regex_new(const char *pattern, match_regex **out, char *err, size_t errlen)
+{
+	int flags = REG_EXTENDED | REG_NOSUB;
+	const char *p = pattern;
+	if (strncmp(p, "(?i)", 4) == 0) {
+		flags |= REG_ICASE;
+		p += 4;
+	}
+	match_regex *re = rfx_calloc(1, sizeof(*re));
+	int rc = regcomp(&re->re, p, flags);
+	if (rc) {
+		char msg[160];
+		regerror(rc, &re->re, msg, sizeof(msg));
+		snprintf(err, errlen, "invalid regex \"%.100s\": %s", pattern, msg);
+		free(re);
+		return RFX_ERR_INVAL;
+	}
+	re->pattern = rfx_strdup(pattern);
+	re->refs = 1;
+	*out = re;
+	return RFX_OK;
+}
+
+rfx_err match_regex_compile(const char *pattern, match_regex **out, char *err, size_t errlen)
+{
+	rfx_err rc = RFX_OK;
+	size_t b = regex_bucket(pattern);
+	pthread_mutex_lock(&regex_lock);
+	for (match_regex *re = regex_table[b]; re; re = re->next) {
+		if (strcmp(re->pattern, pattern) == 0) {
+			re->refs++;
+			*out = re;
+			goto out;
+		}
+	}
+	rc = regex_new(pattern, out, err, errlen);
+	if (rc)
+		goto out;
+	(*out)->next = regex_table[b];
+	regex_table[b] = *out;
+out:
+	pthread_mutex_unlock(&regex_lock);
+	return rc;
+}
+
+bool match_regex_test(const match_regex *re, const char *s)
+{
+	return regexec(&re->re, s, 0, NULL, 0) == 0;
+}
+
+void match_regex_free(match_regex *re)
+{
+	if (!re)
+		return;
+	pthread_mutex_lock(&regex_lock);
+	bool last = --re->refs == 0;
+	if (last) {
+		match_regex **pp = &regex_table[regex_bucket(re->pattern)];
+		while (*pp != re)
+			pp = &(*pp)->next;
+		*pp = re->next;
+	}
+	pthread_mutex_unlock(&regex_lock);
+	if (!last)
+		return;
+	regfree(&re->re);
+	free(re->pattern);
+	free(re);
+}
+
+/* ---- matchers ---- */
+
+static const char *const shape_msg = "expected a string, a list or a mapping with glob/regex/not";
+
+matcher *matcher_exact(const char *s)
+{
+	matcher *m = rfx_calloc(1, sizeof(*m));
+	m->kind = MATCH_EXACT;
+	m->str = rfx_strdup(s);
+	m->exact = rfx_malloc(sizeof(*m->exact));
+	m->exact[0] = m->str;
+	m->nexact = 1;
+	return m;
+}
+
+rfx_err matcher_regex(const char *pattern, matcher **out, char *err, size_t errlen)
+{
+	match_regex *re;
+	rfx_err rc = match_regex_compile(pattern, &re, err, errlen);
+	if (rc)
+		return rc;
+	matcher *m = rfx_calloc(1, sizeof(*m));
+	m->kind = MATCH_REGEX;
+	m->str = rfx_strdup(pattern);
+	m->re = re;
+	*out = m;
+	return RFX_OK;
+}
+
+void matcher_free(matcher *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++)
+		matcher_free(m->items[i]);
+	free(m->items);
+	free(m->exact);
+	match_regex_free(m->re);
+	matcher_free(m->inner);
+	free(m->str);
+	free(m);
+}
+
+static rfx_err parse_node(const yt_node *n, const char *path, int depth, matcher **out, rule_diag *d);
+
+static rfx_err parse_scalar(const yt_node *n, const char *path, matcher **out, rule_diag *d)
+{
+	if (n->null) {
+		match_diag(d, n, path, "%s (got an empty value)", shape_msg);
+		return RFX_ERR_INVAL;
+	}
+	*out = matcher_exact(n->scalar);
+	return RFX_OK;
+}
+
+/* A list whose items are all exact strings keeps a flat view of them for the index. */
+static void collect_exact(matcher *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->items[i]->kind != MATCH_EXACT)
+			return;
+	m->exact = rfx_malloc((m->n ? m->n : 1) * sizeof(*m->exact));
+	for (size_t i = 0; i < m->n; i++)
+		m->exact[i] = m->items[i]->str;
+	m->nexact = m->n;
+}
+
+static rfx_err parse_list(const yt_node *n, const char *path, int depth, matcher **out, rule_diag *d)
+{
+	rfx_err rc = RFX_OK;
+	if (n->n == 0 || n->n > MATCH_MAX_ITEMS) {
+		match_diag(d, n, path, "a list needs 1 to %d items", MATCH_MAX_ITEMS);
+		return RFX_ERR_INVAL;
+	}
+	matcher *m = rfx_calloc(1, sizeof(*m));
+	m->kind = MATCH_ANY;
+	m->items = rfx_calloc(n->n, sizeof(*m->items));
+	for (size_t i = 0; i < n->n; i++) {
+		char sub[160];
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		rc = parse_node(n->items[i], sub, depth + 1, &m->items[m->n], d);
+		if (rc)
+			goto out;
+		m->n++;
+	}
+	collect_exact(m);
+	*out = m;
+	m = NULL;
+out:
+	matcher_free(m);
+	return rc;
+}
+
+static rfx_err parse_pattern(const yt_node *v, const char *path, const char *key, matcher **out, rule_diag *d)
+{
+	char sub[160];
+	snprintf(sub, sizeof(sub), "%s.%s", path, key);
+	if (v->kind != YT_SCALAR || v->null || !*v->scalar) {
+		match_diag(d, v, sub, "expected a non-empty string");
+		return RFX_ERR_INVAL;
+	}
+	if (strcmp(key, "regex") == 0) {
+		char err[300];
+		if (matcher_regex(v->scalar, out, err, sizeof(err))) {
+			match_diag(d, v, sub, "%s", err);
+			return RFX_ERR_INVAL;
+		}
+		return RFX_OK;
+	}
+	matcher *m = rfx_calloc(1, sizeof(*m));
+	m->kind = MATCH_GLOB;
+	m->str = rfx_strdup(v->scalar);
+	*out = m;
+	return RFX_OK;
+}
+
+static rfx_err parse_map(const yt_node *n, const char *path, int depth, matcher **out, rule_diag *d)
+{
+	if (n->n != 1) {
+		match_diag(d, n, path, "%s (exactly one of them)", shape_msg);
+		return RFX_ERR_INVAL;
+	}
+	const char *key = n->pairs[0].key->scalar;
+	const yt_node *v = n->pairs[0].value;
+	if (strcmp(key, "glob") == 0 || strcmp(key, "regex") == 0)
+		return parse_pattern(v, path, key, out, d);
+	if (strcmp(key, "not") != 0) {
+		match_diag(d, n->pairs[0].key, path, "unknown key \"%.100s\": %s", key, shape_msg);
+		return RFX_ERR_INVAL;
+	}
+	char sub[160];
+	snprintf(sub, sizeof(sub), "%s.not", path);
+	matcher *inner;
+	rfx_err rc = parse_node(v, sub, depth + 1, &inner, d);
+	if (rc)
+		return rc;
+	matcher *m = rfx_calloc(1, sizeof(*m));
+	m->kind = MATCH_NOT;
+	m->inner = inner;
+	*out = m;
+	return RFX_OK;
+}
+
+static rfx_err parse_node(const yt_node *n, const char *path, int depth, matcher **out, rule_diag *d)
+{
+	*out = NULL;
+	if (depth > MATCH_MAX_DEPTH) {
+		match_diag(d, n, path, "matchers nested deeper than %d levels", MATCH_MAX_DEPTH);
+		return RFX_ERR_INVAL;
+	}
+	switch (n->kind) {
+	case YT_SCALAR:
+		return parse_scalar(n, path, out, d);
+	case YT_SEQ:
+		return parse_list(n, path, depth, out, d);
+	case YT_MAP:
+		return parse_map(n, path, depth, out, d);
+	}
+	return RFX_ERR_INVAL;
+}
+
+rfx_err matcher_parse(const yt_node *n, const char *path, matcher **out, rule_diag *d)
+{
+	return parse_node(n, path, 0, out, d);
+}
+
+bool matcher_test(const matcher *m, const char *value)
+{
+	switch (m->kind) {
+	case MATCH_EXACT:
+		return strcmp(m->str, value) == 0;
+	case MATCH_ANY:
+		for (size_t i = 0; i < m->n; i++)
+			if (matcher_test(m->items[i], value))
+				return true;
+		return false;
+	case MATCH_GLOB:
+		return rfx_glob(m->str, value);
+	case MATCH_REGEX:
+		return match_regex_test(m->re, value);
+	case MATCH_NOT:
+		return !matcher_test(m->inner, value);
+	}
+	return false;
+}
+
+matcher_kind matcher_get_kind(const matcher *m)
+{
+	return m->kind;
+}
+
+bool matcher_exact_values(const matcher *m, const char *const **values, size_t *n)
+{
+	if (!m->nexact)
+		return false;
+	*values = m->exact;
+	*n = m->nexact;
+	return true;
+}
+
+static size_t describe(const matcher *m, char *out, size_t outlen);
+
+static size_t put(char *out, size_t outlen, size_t at, const char *fmt, const char *s)
+{
+	if (at >= outlen)
+		return at;
+	int w = snprintf(out + at, outlen - at, fmt, s);
+	return at + (w > 0 ? (size_t)w : 0);
+}
+
+static size_t describe_list(const matcher *m, char *out, size_t outlen)
+{
+	size_t at = put(out, outlen, 0, "%s", "[");
+	for (size_t i = 0; i < m->n; i++) {
+		if (i)
+			at = put(out, outlen, at, "%s", ", ");
+		if (at < outlen)
+			at += describe(m->items[i], out + at, outlen - at);
+	}
+	return put(out, outlen, at, "%s", "]");
+}
+
+static size_t describe(const matcher *m, char *out, size_t outlen)
+{
+	size_t at = 0;
+	switch (m->kind) {
+	case MATCH_EXACT:
+		return put(out, outlen, 0, "%s", m->str);
+	case MATCH_ANY:
+		return describe_list(m, out, outlen);
+	case MATCH_GLOB:
+		return put(out, outlen, 0, "{glob: %s}", m->str);
+	case MATCH_REGEX:
+		return put(out, outlen, 0, "{regex: %s}", m->str);
+	case MATCH_NOT:
+		at = put(out, outlen, 0, "%s", "{not: ");
+		if (at < outlen)
+			at += describe(m->inner, out + at, outlen - at);
+		return put(out, outlen, at, "%s", "}");
+	}
+	return 0;
+}
+
+void matcher_describe(const matcher *m, char *out, size_t outlen)
+{
+	if (!outlen)
+		return;
+	out[0] = '\0';
+	describe(m, out, outlen);
+}
