@@ -22,20 +22,20 @@ typedef struct event_tag {
 	char *value;
 } event_tag;
 
-/* Bounds applied by every normalizer: longer strings are truncated (on a UTF-8 boundary), extra tags dropped. */
+/* Bounds applied by every normalizer: longer strings are cut (on a UTF-8 boundary), extra tags dropped. */
 #define EVENT_MAX_FIELD 4096
-#define EVENT_MAX_TAGS 128
+#define EVENT_MAX_TAGS	128
 
 typedef struct event {
 	char id[27]; /* ULID, assigned at creation */
 	event_source source;
 	event_state state;
-	char *source_id;  /* never NULL */
-	char *title;	  /* never NULL ("" when unknown) */
-	char *severity;	  /* never NULL */
-	char *entity;	  /* never NULL */
-	char *event_type; /* never NULL */
-	char *url;	  /* may be NULL */
+	char *source_id;       /* never NULL */
+	char *title;	       /* never NULL ("" when unknown) */
+	char *severity;	       /* never NULL */
+	char *entity;	       /* never NULL */
+	char *event_type;      /* never NULL */
+	char *url;	       /* may be NULL */
 	int64_t started_at_ms; /* 0 when unknown */
 	event_tag *tags;       /* sorted by key, unique keys */
 	size_t ntags;
@@ -50,10 +50,14 @@ typedef struct event_list {
 
 event *event_new(event_source src); /* id set, strings "" , state open */
 void event_free(event *e);
+event *event_clone(const event *e); /* deep copy, same id */
+/* True for a well-formed ULID (26 Crockford base32 chars, upper case, first char 0-7). */
+bool event_id_valid(const char *s);
 void event_list_push(event_list *l, event *e);
 void event_list_free(event_list *l);
 
-/* Setters copy and sanitize (invalid UTF-8 replaced, length bounded). */
+/* Setters copy and sanitize (invalid UTF-8 replaced, length bounded to EVENT_MAX_FIELD bytes on a character
+ * boundary). A NULL value sets "". */
 void event_set(char **field, const char *value);
 /* Adds or replaces a tag; keeps tags sorted. Ignored beyond EVENT_MAX_TAGS. */
 void event_tag_set(event *e, const char *key, const char *value);
@@ -63,11 +67,12 @@ const char *event_source_name(event_source s); /* "alertmanager" ... */
 bool event_source_parse(const char *s, event_source *out);
 const char *event_state_name(event_state s); /* "open" | "resolved" */
 
-/* Field lookup by path for rules and templates: "source", "state", "title", "severity", "entity", "event_type",
- * "source_id", "url", "id", "tags.<key>". NULL when the field or tag is absent. */
+/* Field lookup by path for rules and templates: "source", "state", "title", "severity", "entity",
+ * "event_type", "source_id", "url", "id", "tags.<key>". NULL when the field or tag is absent. */
 const char *event_field(const event *e, const char *path);
 
-/* The normalized JSON form (DESIGN.md); include_raw adds "raw". Caller owns the result. */
+/* The normalized JSON form (DESIGN.md); include_raw adds "raw" ({} when there is none). started_at and url
+ * are null when unknown. Caller owns the result. */
 cJSON *event_to_json(const event *e, bool include_raw);
 
 #endif

@@ -1,0 +1,261 @@
+/* event.c -- the normalized event: creation, sanitizing setters, sorted bounded tags, field lookup, JSON
+ * form. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+
+static const char *const source_names[SRC__COUNT] = {
+    [SRC_GENERIC] = "generic",	   [SRC_ALERTMANAGER] = "alertmanager",
+    [SRC_DYNATRACE] = "dynatrace", [SRC_OPSGENIE] = "opsgenie",
+    [SRC_ICINGA] = "icinga",	   [SRC_NAGIOS] = "nagios",
+};
+
+/* Sanitized copy bounded to EVENT_MAX_FIELD bytes. Only a window of the input is read: a character that
+ * starts before the bound ends at most 3 bytes after it, and the sanitized output never shrinks a prefix. */
+static char *bounded_copy(const char *s)
+{
+	size_t n = strnlen(s, EVENT_MAX_FIELD + 4);
+	char *out = rfx_utf8_sanitize(s, n);
+	size_t len = strlen(out);
+	if (len > EVENT_MAX_FIELD) {
+		len = EVENT_MAX_FIELD;
+		while (len > 0 && ((unsigned char)out[len] & 0xC0) == 0x80)
+			len--;
+		out[len] = '\0';
+	}
+	return rfx_realloc(out, len + 1);
+}
+
+void event_set(char **field, const char *value)
+{
+	char *v = bounded_copy(value ? value : "");
+	free(*field);
+	*field = v;
+}
+
+event *event_new(event_source src)
+{
+	event *e = rfx_calloc(1, sizeof(*e));
+	rfx_ulid(e->id);
+	e->source = (unsigned)src < SRC__COUNT ? src : SRC_GENERIC;
+	e->state = EV_OPEN;
+	e->source_id = rfx_strdup("");
+	e->title = rfx_strdup("");
+	e->severity = rfx_strdup("");
+	e->entity = rfx_strdup("");
+	e->event_type = rfx_strdup("");
+	return e;
+}
+
+void event_free(event *e)
+{
+	if (!e)
+		return;
+	free(e->source_id);
+	free(e->title);
+	free(e->severity);
+	free(e->entity);
+	free(e->event_type);
+	free(e->url);
+	for (size_t i = 0; i < e->ntags; i++) {
+		free(e->tags[i].key);
+		free(e->tags[i].value);
+	}
+	free(e->tags);
+	cJSON_Delete(e->raw);
+	free(e);
+}
+
+event *event_clone(const event *e)
+{
+	event *c = rfx_calloc(1, sizeof(*c));
+	memcpy(c->id, e->id, sizeof(c->id));
+	c->source = e->source;
+	c->state = e->state;
+	c->source_id = rfx_strdup(e->source_id);
+	c->title = rfx_strdup(e->title);
+	c->severity = rfx_strdup(e->severity);
+	c->entity = rfx_strdup(e->entity);
+	c->event_type = rfx_strdup(e->event_type);
+	c->url = rfx_strdup(e->url);
+	c->started_at_ms = e->started_at_ms;
+	if (e->ntags) {
+		c->tags = rfx_calloc(e->ntags, sizeof(*c->tags));
+		for (size_t i = 0; i < e->ntags; i++) {
+			c->tags[i].key = rfx_strdup(e->tags[i].key);
+			c->tags[i].value = rfx_strdup(e->tags[i].value);
+		}
+		c->ntags = e->ntags;
+	}
+	c->raw = e->raw ? cJSON_Duplicate(e->raw, true) : NULL;
+	return c;
+}
+
+bool event_id_valid(const char *s)
+{
+	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	if (!s || strlen(s) != 26 || s[0] > '7')
+		return false;
+	for (size_t i = 0; i < 26; i++)
+		if (!strchr(alphabet, s[i]) || !s[i])
+			return false;
+	return true;
+}
+
+void event_list_push(event_list *l, event *e)
+{
+	/* Grows by powers of two: n is a power of two exactly when the array is full. */
+	if (l->n == 0 || (l->n & (l->n - 1)) == 0)
+		l->v = rfx_realloc(l->v, (l->n ? l->n * 2 : 1) * sizeof(*l->v));
+	l->v[l->n++] = e;
+}
+
+void event_list_free(event_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		event_free(l->v[i]);
+	RFX_FREE(l->v);
+	l->n = 0;
+}
+
+/* Index of key, or of where it would go; *found tells which. */
+static size_t tag_search(const event *e, const char *key, bool *found)
+{
+	size_t lo = 0, hi = e->ntags;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(e->tags[mid].key, key);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+void event_tag_set(event *e, const char *key, const char *value)
+{
+	if (!key || !*key)
+		return;
+	char *k = bounded_copy(key);
+	bool found;
+	size_t i = tag_search(e, k, &found);
+	if (found) {
+		event_set(&e->tags[i].value, value);
+		free(k);
+		return;
+	}
+	if (e->ntags >= EVENT_MAX_TAGS) {
+		free(k);
+		return;
+	}
+	e->tags = rfx_realloc(e->tags, (e->ntags + 1) * sizeof(*e->tags));
+	memmove(&e->tags[i + 1], &e->tags[i], (e->ntags - i) * sizeof(*e->tags));
+	e->tags[i].key = k;
+	e->tags[i].value = bounded_copy(value ? value : "");
+	e->ntags++;
+}
+
+const char *event_tag_get(const event *e, const char *key)
+{
+	if (!key)
+		return NULL;
+	bool found;
+	size_t i = tag_search(e, key, &found);
+	return found ? e->tags[i].value : NULL;
+}
+
+const char *event_source_name(event_source s)
+{
+	return (unsigned)s < SRC__COUNT ? source_names[s] : "generic";
+}
+
+bool event_source_parse(const char *s, event_source *out)
+{
+	for (int i = 0; s && i < SRC__COUNT; i++) {
+		if (strcmp(s, source_names[i]) == 0) {
+			*out = (event_source)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *event_state_name(event_state s)
+{
+	return s == EV_RESOLVED ? "resolved" : "open";
+}
+
+const char *event_field(const event *e, const char *path)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} strs[] = {
+	    {"source_id", offsetof(event, source_id)},	 {"title", offsetof(event, title)},
+	    {"severity", offsetof(event, severity)},	 {"entity", offsetof(event, entity)},
+	    {"event_type", offsetof(event, event_type)},
+	};
+	if (!path)
+		return NULL;
+	if (strncmp(path, "tags.", 5) == 0)
+		return event_tag_get(e, path + 5);
+	if (strcmp(path, "source") == 0)
+		return event_source_name(e->source);
+	if (strcmp(path, "state") == 0)
+		return event_state_name(e->state);
+	if (strcmp(path, "id") == 0)
+		return e->id;
+	if (strcmp(path, "url") == 0)
+		return e->url && *e->url ? e->url : NULL;
+	for (size_t i = 0; i < RFX_ARRAY_LEN(strs); i++)
+		if (strcmp(path, strs[i].name) == 0)
+			return *(char *const *)((const char *)e + strs[i].off);
+	return NULL;
+}
+
+/* RFC 3339 in UTC; whole seconds print without a fraction, as sources usually send them. */
+static void format_time(int64_t ms, char out[32])
+{
+	rfx_iso8601(ms, out);
+	size_t n = strlen(out);
+	if (n >= 5 && strcmp(out + n - 5, ".000Z") == 0)
+		strcpy(out + n - 5, "Z");
+}
+
+cJSON *event_to_json(const event *e, bool include_raw)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", e->id);
+	cJSON_AddStringToObject(o, "source", event_source_name(e->source));
+	cJSON_AddStringToObject(o, "source_id", e->source_id);
+	cJSON_AddStringToObject(o, "state", event_state_name(e->state));
+	cJSON_AddStringToObject(o, "title", e->title);
+	cJSON_AddStringToObject(o, "severity", e->severity);
+	cJSON_AddStringToObject(o, "entity", e->entity);
+	cJSON_AddStringToObject(o, "event_type", e->event_type);
+	cJSON *tags = cJSON_AddObjectToObject(o, "tags");
+	for (size_t i = 0; tags && i < e->ntags; i++)
+		cJSON_AddStringToObject(tags, e->tags[i].key, e->tags[i].value);
+	if (e->started_at_ms > 0) {
+		char ts[32];
+		format_time(e->started_at_ms, ts);
+		cJSON_AddStringToObject(o, "started_at", ts);
+	} else {
+		cJSON_AddNullToObject(o, "started_at");
+	}
+	if (e->url && *e->url)
+		cJSON_AddStringToObject(o, "url", e->url);
+	else
+		cJSON_AddNullToObject(o, "url");
+	if (include_raw)
+		cJSON_AddItemToObject(o, "raw",
+				      e->raw ? cJSON_Duplicate(e->raw, true) : cJSON_CreateObject());
+	return o;
+}
