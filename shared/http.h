@@ -54,7 +54,7 @@ typedef enum {
 
 typedef struct http_route {
 	const char *method;  /* "GET", "POST", ... */
-	const char *pattern; /* "/v1/events/{id}"; a trailing "/*" matches any rest */
+	const char *pattern; /* "/v1/events/{id}"; a last segment "*" matches any rest (a param) */
 	http_auth auth;
 	http_handler_fn fn;
 } http_route;

@@ -7,7 +7,8 @@
 typedef struct httpc_req {
 	const char *method; /* default GET, or POST when body is set */
 	const char *url;
-	const char *const *headers; /* "Name: value" strings, ended by NULL */
+	const char *const *headers; /* "Name: value" strings, ended by NULL; with a body, Content-Type defaults to
+				       application/json */
 	const char *body;
 	size_t body_len;
 	long timeout_ms;	 /* whole request; default 10000 */
