@@ -1,0 +1,355 @@
+/* procfd.c -- socket owners from /proc/<pid>/fd, read incrementally (see procfd.h for the strategy). */
+#include "procfd.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "imap.h"
+
+typedef struct proc_info {
+	uint32_t pid;
+	uint32_t uid;
+	char comm[PROCFD_COMM_MAX];
+	uint64_t seen_gen;   /* last scan /proc listed it */
+	uint64_t walked_gen; /* last scan its fd table was read; 0: never */
+	uint64_t hot_gen;    /* last walk that found a socket owner */
+	uint32_t nsock;	     /* sockets seen at the last walk */
+	int prio;	     /* candidate order within one scan */
+} proc_info;
+
+typedef struct inode_info {
+	uint64_t inode;
+	uint32_t pid; /* 0: unknown */
+	uint32_t uid;
+	uint16_t lport;
+	bool established;
+	uint64_t first_seen; /* scan generation it appeared in (or lost its owner) */
+} inode_info;
+
+struct procfd_cache {
+	char *proc_root;
+	size_t fd_budget;
+	uint64_t gen;
+	proc_info *procs;
+	size_t nprocs, capprocs;
+	imap pid_index; /* pid -> index in procs */
+	inode_info *inodes;
+	size_t ninodes, capinodes;
+	imap inode_index; /* inode -> index in inodes */
+};
+
+procfd_cache *procfd_new(const char *proc_root, size_t fd_budget)
+{
+	procfd_cache *c = rfx_calloc(1, sizeof(*c));
+	c->proc_root = rfx_strdup(proc_root ? proc_root : "/proc");
+	c->fd_budget = fd_budget;
+	imap_init(&c->pid_index);
+	imap_init(&c->inode_index);
+	return c;
+}
+
+void procfd_free(procfd_cache *c)
+{
+	if (!c)
+		return;
+	imap_free(&c->pid_index);
+	imap_free(&c->inode_index);
+	free(c->procs);
+	free(c->inodes);
+	free(c->proc_root);
+	free(c);
+}
+
+static proc_info *proc_get(const procfd_cache *c, uint32_t pid)
+{
+	uint32_t *i = imap_get(&c->pid_index, pid);
+	return i ? &c->procs[*i] : NULL;
+}
+
+static bool parse_pid(const char *name, uint32_t *pid)
+{
+	char *end;
+	if (name[0] < '1' || name[0] > '9')
+		return false;
+	unsigned long v = strtoul(name, &end, 10);
+	if (*end || v > UINT32_MAX)
+		return false;
+	*pid = (uint32_t)v;
+	return true;
+}
+
+static void proc_add(procfd_cache *c, uint32_t pid, uint32_t uid)
+{
+	if (c->nprocs == c->capprocs) {
+		c->capprocs = c->capprocs ? c->capprocs * 2 : 256;
+		c->procs = rfx_realloc(c->procs, c->capprocs * sizeof(*c->procs));
+	}
+	proc_info *p = &c->procs[c->nprocs];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->uid = uid;
+	p->seen_gen = c->gen;
+	imap_put(&c->pid_index, pid, (uint32_t)c->nprocs++);
+}
+
+/* Drops processes /proc no longer lists, keeping the array dense. */
+static void procs_prune(procfd_cache *c)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < c->nprocs; i++) {
+		if (c->procs[i].seen_gen == c->gen)
+			c->procs[keep++] = c->procs[i];
+	}
+	if (keep == c->nprocs)
+		return;
+	c->nprocs = keep;
+	imap_clear(&c->pid_index);
+	for (size_t i = 0; i < c->nprocs; i++)
+		imap_put(&c->pid_index, c->procs[i].pid, (uint32_t)i);
+}
+
+static void procs_list(procfd_cache *c)
+{
+	DIR *d = opendir(c->proc_root);
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		uint32_t pid;
+		struct stat sb;
+		if (!parse_pid(de->d_name, &pid))
+			continue;
+		proc_info *p = proc_get(c, pid);
+		if (p) {
+			p->seen_gen = c->gen;
+		} else if (fstatat(dirfd(d), de->d_name, &sb, 0) == 0) {
+			proc_add(c, pid, (uint32_t)sb.st_uid);
+		}
+	}
+	closedir(d);
+	procs_prune(c);
+}
+
+static void inode_add(procfd_cache *c, inode_info *info)
+{
+	if (c->ninodes == c->capinodes) {
+		c->capinodes = c->capinodes ? c->capinodes * 2 : 1024;
+		c->inodes = rfx_realloc(c->inodes, c->capinodes * sizeof(*c->inodes));
+	}
+	c->inodes[c->ninodes] = *info;
+	imap_put(&c->inode_index, info->inode, (uint32_t)c->ninodes++);
+}
+
+/* Keeps what was known about sockets still open; new sockets, and those whose owner died, start unknown. */
+static void inodes_rebuild(procfd_cache *c, const sock_list *socks)
+{
+	inode_info *old = c->inodes;
+	imap old_index = c->inode_index;
+	c->inodes = NULL;
+	c->ninodes = c->capinodes = 0;
+	imap_init(&c->inode_index);
+	for (size_t i = 0; i < socks->n; i++) {
+		const sock_entry *s = &socks->v[i];
+		if (!s->inode || imap_get(&c->inode_index, s->inode))
+			continue;
+		uint32_t *oi = imap_get(&old_index, s->inode);
+		inode_info info = {.inode = s->inode, .uid = s->uid, .lport = s->lport, .first_seen = c->gen};
+		info.established = s->state == SOCK_TCP_ESTABLISHED;
+		if (oi && (!old[*oi].pid || proc_get(c, old[*oi].pid))) {
+			info.pid = old[*oi].pid;
+			info.first_seen = old[*oi].first_seen;
+		}
+		inode_add(c, &info);
+	}
+	free(old);
+	imap_free(&old_index);
+}
+
+static void read_comm(procfd_cache *c, proc_info *p)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%u/comm", c->proc_root, p->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, p->comm, sizeof(p->comm) - 1);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	p->comm[n] = '\0';
+	p->comm[strcspn(p->comm, "\n")] = '\0';
+}
+
+static bool parse_socket_link(const char *link, uint64_t *inode)
+{
+	char *end;
+	if (strncmp(link, "socket:[", 8) != 0)
+		return false;
+	unsigned long long v = strtoull(link + 8, &end, 10);
+	if (end == link + 8 || *end != ']')
+		return false;
+	*inode = v;
+	return true;
+}
+
+/* Reads one process's fd table, claiming every unknown socket it holds. Returns how many it claimed. */
+static size_t proc_walk(procfd_cache *c, proc_info *p, procfd_stats *st)
+{
+	char path[512], link[64];
+	size_t claimed = 0;
+	snprintf(path, sizeof(path), "%s/%u/fd", c->proc_root, p->pid);
+	p->walked_gen = c->gen;
+	st->procs_walked++;
+	DIR *d = opendir(path);
+	if (!d) {
+		st->denied++;
+		return 0;
+	}
+	struct dirent *de;
+	p->nsock = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		st->fd_reads++;
+		ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+		uint64_t inode;
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (!parse_socket_link(link, &inode))
+			continue;
+		p->nsock++;
+		uint32_t *ii = imap_get(&c->inode_index, inode);
+		if (ii && !c->inodes[*ii].pid) {
+			c->inodes[*ii].pid = p->pid;
+			claimed++;
+		}
+	}
+	closedir(d);
+	if (claimed) {
+		p->hot_gen = c->gen;
+		read_comm(c, p);
+	}
+	return claimed;
+}
+
+static int cmp_prio(const void *a, const void *b)
+{
+	const proc_info *pa = *(proc_info *const *)a, *pb = *(proc_info *const *)b;
+	if (pa->prio != pb->prio)
+		return pb->prio - pa->prio;
+	if (pa->hot_gen != pb->hot_gen)
+		return pa->hot_gen < pb->hot_gen ? 1 : -1;
+	return pa->nsock < pb->nsock ? 1 : (pa->nsock > pb->nsock ? -1 : 0);
+}
+
+/* Owners of listeners on ports where an established socket is unknown: the accepting process, most likely. */
+static void mark_listener_owners(procfd_cache *c)
+{
+	imap ports;
+	imap_init(&ports);
+	for (size_t i = 0; i < c->ninodes; i++) {
+		inode_info *in = &c->inodes[i];
+		if (!in->pid && in->established)
+			imap_put(&ports, (uint64_t)in->lport + 1, 1);
+	}
+	for (size_t i = 0; ports.n && i < c->ninodes; i++) {
+		inode_info *in = &c->inodes[i];
+		proc_info *p;
+		if (in->pid && !in->established && imap_get(&ports, (uint64_t)in->lport + 1) &&
+		    (p = proc_get(c, in->pid)))
+			p->prio = 4;
+	}
+	imap_free(&ports);
+}
+
+/* Processes that could hold an unknown socket: not read since the newest unknown one appeared. */
+static size_t candidates(procfd_cache *c, proc_info ***out)
+{
+	uint64_t newest = 0;
+	imap uids;
+	imap_init(&uids);
+	for (size_t i = 0; i < c->ninodes; i++) {
+		if (!c->inodes[i].pid) {
+			if (c->inodes[i].first_seen > newest)
+				newest = c->inodes[i].first_seen;
+			imap_put(&uids, (uint64_t)c->inodes[i].uid + 1, 1);
+		}
+	}
+	size_t n = 0;
+	*out = NULL;
+	if (newest) {
+		*out = rfx_malloc((c->nprocs + 1) * sizeof(**out));
+		for (size_t i = 0; i < c->nprocs; i++) {
+			proc_info *p = &c->procs[i];
+			p->prio = !p->walked_gen			  ? 3
+				  : p->nsock				  ? 2
+				  : imap_get(&uids, (uint64_t)p->uid + 1) ? 1
+									  : 0;
+		}
+		mark_listener_owners(c);
+		for (size_t i = 0; i < c->nprocs; i++) {
+			if (c->procs[i].walked_gen < newest)
+				(*out)[n++] = &c->procs[i];
+		}
+		qsort(*out, n, sizeof(**out), cmp_prio);
+	}
+	imap_free(&uids);
+	return n;
+}
+
+static size_t count_unknown(const procfd_cache *c)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->ninodes; i++)
+		n += !c->inodes[i].pid;
+	return n;
+}
+
+void procfd_refresh(procfd_cache *c, const sock_list *socks, procfd_stats *st)
+{
+	proc_info **cand = NULL;
+	memset(st, 0, sizeof(*st));
+	c->gen++;
+	procs_list(c);
+	inodes_rebuild(c, socks);
+	size_t unknown = count_unknown(c);
+	size_t ncand = unknown ? candidates(c, &cand) : 0;
+	for (size_t i = 0; i < ncand && unknown; i++) {
+		if (c->fd_budget && st->fd_reads >= c->fd_budget) {
+			st->budget_exhausted = true;
+			break;
+		}
+		unknown -= proc_walk(c, cand[i], st);
+	}
+	free(cand);
+	st->procs = c->nprocs;
+	st->inodes = c->ninodes;
+	st->resolved = c->ninodes - count_unknown(c);
+}
+
+void procfd_refresh_names(procfd_cache *c)
+{
+	for (size_t i = 0; i < c->nprocs; i++) {
+		if (c->procs[i].nsock)
+			read_comm(c, &c->procs[i]);
+	}
+}
+
+const char *procfd_owner(const procfd_cache *c, uint64_t inode, uint32_t *pid_out)
+{
+	uint32_t *ii = imap_get(&c->inode_index, inode);
+	if (!ii || !c->inodes[*ii].pid)
+		return NULL;
+	proc_info *p = proc_get(c, c->inodes[*ii].pid);
+	if (!p)
+		return NULL;
+	if (pid_out)
+		*pid_out = p->pid;
+	return p->comm;
+}

@@ -1,0 +1,137 @@
+/* sockdiag.c -- netlink sock_diag dump of TCP sockets: one request per family, records parsed into
+ * sock_entry. */
+#include "sockdiag.h"
+
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SOCKDIAG_RECV_BUF  (64 * 1024)
+#define SOCKDIAG_RCVBUF	   (1024 * 1024)
+#define SOCKDIAG_TIMEOUT_S 5
+
+static void sockdiag_record(const struct inet_diag_msg *m, sock_list *out)
+{
+	sock_entry e = {0};
+	int family = m->idiag_family;
+	if (family != AF_INET && family != AF_INET6)
+		return;
+	sock_addr_set(e.laddr, family, m->id.idiag_src);
+	sock_addr_set(e.raddr, family, m->id.idiag_dst);
+	e.lport = ntohs(m->id.idiag_sport);
+	e.rport = ntohs(m->id.idiag_dport);
+	e.state = m->idiag_state;
+	e.uid = m->idiag_uid;
+	e.inode = m->idiag_inode;
+	sock_list_push(out, &e);
+}
+
+rfx_err sockdiag_parse(const void *buf, size_t len, sock_list *out, bool *done)
+{
+	const struct nlmsghdr *h = buf;
+	size_t left = len;
+	*done = false;
+	for (; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+		if (h->nlmsg_type == NLMSG_DONE) {
+			*done = true;
+			return RFX_OK;
+		}
+		if (h->nlmsg_type == NLMSG_ERROR)
+			return RFX_ERR_IO;
+		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+			continue;
+		if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+			return RFX_ERR_PARSE;
+		sockdiag_record(NLMSG_DATA(h), out);
+	}
+	return left == 0 ? RFX_OK : RFX_ERR_PARSE;
+}
+
+static rfx_err sockdiag_open(int *fd_out, char *err, size_t errlen)
+{
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0) {
+		snprintf(err, errlen, "netlink socket: %s", strerror(errno));
+		return RFX_ERR_UNAVAILABLE;
+	}
+	int rcvbuf = SOCKDIAG_RCVBUF;
+	struct timeval tv = {.tv_sec = SOCKDIAG_TIMEOUT_S};
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	*fd_out = fd;
+	return RFX_OK;
+}
+
+static rfx_err sockdiag_request(int fd, int family, char *err, size_t errlen)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {0};
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.nlh.nlmsg_seq = (uint32_t)family;
+	req.r.sdiag_family = (uint8_t)family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = (1u << SOCK_TCP_LISTEN) | (1u << SOCK_TCP_ESTABLISHED);
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(err, errlen, "netlink send: %s", strerror(errno));
+		return RFX_ERR_UNAVAILABLE;
+	}
+	return RFX_OK;
+}
+
+static rfx_err sockdiag_receive(int fd, char *buf, sock_list *out, char *err, size_t errlen)
+{
+	for (;;) {
+		ssize_t n = recv(fd, buf, SOCKDIAG_RECV_BUF, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "netlink recv: %s", n < 0 ? strerror(errno) : "closed");
+			return RFX_ERR_IO;
+		}
+		bool done = false;
+		rfx_err rc = sockdiag_parse(buf, (size_t)n, out, &done);
+		if (rc == RFX_ERR_IO) {
+			snprintf(err, errlen, "netlink dump refused by the kernel");
+			return RFX_ERR_UNAVAILABLE;
+		}
+		if (rc) {
+			snprintf(err, errlen, "netlink dump: malformed message");
+			return rc;
+		}
+		if (done)
+			return RFX_OK;
+	}
+}
+
+rfx_err sockdiag_scan(sock_list *out, char *err, size_t errlen)
+{
+	static const int families[] = {AF_INET, AF_INET6};
+	char *buf = NULL;
+	int fd = -1;
+	rfx_err rc = sockdiag_open(&fd, err, errlen);
+	if (rc)
+		return rc;
+	buf = rfx_malloc(SOCKDIAG_RECV_BUF);
+	for (size_t i = 0; i < RFX_ARRAY_LEN(families) && !rc; i++) {
+		rc = sockdiag_request(fd, families[i], err, errlen);
+		if (!rc)
+			rc = sockdiag_receive(fd, buf, out, err, errlen);
+		/* A kernel without IPv6 refuses the AF_INET6 dump: that host simply has no IPv6 sockets. */
+		if (rc == RFX_ERR_UNAVAILABLE && families[i] == AF_INET6)
+			rc = RFX_OK;
+	}
+	RFX_FREE(buf);
+	close(fd);
+	return rc;
+}
