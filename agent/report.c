@@ -40,7 +40,10 @@ static int conn_count_desc(const void *a, const void *b)
 
 static void set_process(char dst[REPORT_PROC_MAX], const char *src)
 {
-	snprintf(dst, REPORT_PROC_MAX, "%s", src ? src : "");
+	size_t n = src ? strnlen(src, REPORT_PROC_MAX - 1) : 0;
+	if (n)
+		memmove(dst, src, n);
+	dst[n] = '\0';
 }
 
 typedef struct listeners {
