@@ -336,7 +336,7 @@ static rfx_err parse_node(const yt_node *n, const char *path, int depth, matcher
 static rfx_err parse_scalar(const yt_node *n, const char *path, matcher **out, rule_diag *d)
 {
 	if (n->null) {
-		match_diag(d, n, path, "%s (got an empty value)", shape_msg);
+		match_diag(d, n, path, "%s", shape_msg);
 		return RFX_ERR_INVAL;
 	}
 	*out = matcher_exact(n->scalar);
@@ -407,7 +407,7 @@ static rfx_err parse_pattern(const yt_node *v, const char *path, const char *key
 static rfx_err parse_map(const yt_node *n, const char *path, int depth, matcher **out, rule_diag *d)
 {
 	if (n->n != 1) {
-		match_diag(d, n, path, "%s (exactly one of them)", shape_msg);
+		match_diag(d, n, path, "%s", shape_msg);
 		return RFX_ERR_INVAL;
 	}
 	const char *key = n->pairs[0].key->scalar;

@@ -509,11 +509,16 @@ static rfx_err k_mode(load_ctx *lc, void *obj, const yt_node *v, const char *pat
 	return RFX_OK;
 }
 
-static rfx_err k_outcome(load_ctx *lc, void *obj, const yt_node *v, const char *path, int arg)
+static rfx_err k_on_success(load_ctx *lc, void *obj, const yt_node *v, const char *path, int arg)
 {
 	rule_action *a = obj;
-	rule_outcome *o = arg ? &a->on_failure : &a->on_success;
-	return parse_section(lc, v, path, outcome_keys, RFX_ARRAY_LEN(outcome_keys), o);
+	return parse_section(lc, v, path, outcome_keys, RFX_ARRAY_LEN(outcome_keys), &a->on_success);
+}
+
+static rfx_err k_on_failure(load_ctx *lc, void *obj, const yt_node *v, const char *path, int arg)
+{
+	rule_action *a = obj;
+	return parse_section(lc, v, path, outcome_keys, RFX_ARRAY_LEN(outcome_keys), &a->on_failure);
 }
 
 static rfx_err k_url(load_ctx *lc, void *obj, const yt_node *v, const char *path, int arg)
@@ -549,10 +554,18 @@ static rfx_err k_body(load_ctx *lc, void *obj, const yt_node *v, const char *pat
 
 /* arg: the action types a key belongs to. */
 static const key_spec action_keys[] = {
-    {"type", k_type, T_ALL},	 {"targets", k_targets, T_SSH},	   {"command", k_command, T_SSH},
-    {"verify", k_verify, T_SSH}, {"user", k_user, T_SSH},	   {"timeout", k_timeout, T_SSH | T_HTTP},
-    {"mode", k_mode, T_ALL},	 {"on_success", k_outcome, T_ALL}, {"on_failure", k_outcome, T_ALL},
-    {"url", k_url, T_HTTP},	 {"method", k_method, T_HTTP},	   {"body", k_body, T_HTTP},
+    {"type", k_type, T_ALL},
+    {"targets", k_targets, T_SSH},
+    {"command", k_command, T_SSH},
+    {"verify", k_verify, T_SSH},
+    {"user", k_user, T_SSH},
+    {"timeout", k_timeout, T_SSH | T_HTTP},
+    {"mode", k_mode, T_ALL},
+    {"on_success", k_on_success, T_ALL},
+    {"on_failure", k_on_failure, T_ALL},
+    {"url", k_url, T_HTTP},
+    {"method", k_method, T_HTTP},
+    {"body", k_body, T_HTTP},
 };
 
 static rfx_err action_type(load_ctx *lc, const yt_node *map, const char *path, rule_action_type *t)
