@@ -39,7 +39,8 @@ void scan_free(scan_ctx *s)
 
 static rfx_err list_sockets(scan_ctx *s, scan_stats *st, char *err, size_t errlen)
 {
-	bool netlink = s->o.source == SCAN_SOURCE_NETLINK || (s->o.source == SCAN_SOURCE_AUTO && !s->netlink_failed);
+	bool netlink =
+	    s->o.source == SCAN_SOURCE_NETLINK || (s->o.source == SCAN_SOURCE_AUTO && !s->netlink_failed);
 	sock_list_reset(&s->socks);
 	if (netlink) {
 		rfx_err rc = sockdiag_scan(&s->socks, err, errlen);

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-void session_init(session *s, const char *node, int64_t interval_ms, unsigned full_every, int64_t backoff_max_ms)
+void session_init(session *s, const char *node, int64_t interval_ms, unsigned full_every,
+		  int64_t backoff_max_ms)
 {
 	memset(s, 0, sizeof(*s));
 	snprintf(s->node, sizeof(s->node), "%s", node);
@@ -27,7 +28,8 @@ bool session_may_send(const session *s, int64_t now)
 	return now >= s->next_try_ms;
 }
 
-cJSON *session_report(session *s, const report_state *cur, const char *const *addrs, size_t naddrs, bool *full)
+cJSON *session_report(session *s, const report_state *cur, const char *const *addrs, size_t naddrs,
+		      bool *full)
 {
 	*full = s->need_full || s->since_full + 1 >= s->full_every;
 	report_meta m = {.node = s->node,

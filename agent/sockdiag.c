@@ -34,21 +34,30 @@ static void sockdiag_record(const struct inet_diag_msg *m, sock_list *out)
 
 rfx_err sockdiag_parse(const void *buf, size_t len, sock_list *out, bool *done)
 {
-	const struct nlmsghdr *h = buf;
+	const uint8_t *p = buf;
 	size_t left = len;
 	*done = false;
-	for (; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+	/* NLMSG_NEXT trusts nlmsg_len; step by hand so a short last message cannot wrap `left` around. */
+	while (left >= sizeof(struct nlmsghdr)) {
+		const struct nlmsghdr *h = (const struct nlmsghdr *)p;
+		if (h->nlmsg_len < sizeof(struct nlmsghdr) || h->nlmsg_len > left)
+			return RFX_ERR_PARSE;
 		if (h->nlmsg_type == NLMSG_DONE) {
 			*done = true;
 			return RFX_OK;
 		}
 		if (h->nlmsg_type == NLMSG_ERROR)
 			return RFX_ERR_IO;
-		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
-			continue;
-		if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-			return RFX_ERR_PARSE;
-		sockdiag_record(NLMSG_DATA(h), out);
+		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+				return RFX_ERR_PARSE;
+			sockdiag_record(NLMSG_DATA(h), out);
+		}
+		size_t step = NLMSG_ALIGN(h->nlmsg_len);
+		if (step >= left)
+			return RFX_OK;
+		p += step;
+		left -= step;
 	}
 	return left == 0 ? RFX_OK : RFX_ERR_PARSE;
 }

@@ -1,0 +1,245 @@
+/* procfd.c -- unit tests for socket owner attribution: a fake /proc tree shows that fd tables are read only
+ * when an unknown socket could be in them, likely owners first, within the budget; the live /proc finds the
+ * test itself. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "procfd.h"
+#include "sockdiag.h"
+
+typedef struct fake {
+	char root[64];
+	sock_list socks;
+} fake;
+
+static void fake_proc(fake *f, unsigned pid, const char *comm)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%u", f->root, pid);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/%u/fd", f->root, pid);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/%u/comm", f->root, pid);
+	FILE *fp = fopen(path, "w");
+	fprintf(fp, "%s\n", comm);
+	fclose(fp);
+}
+
+static void fake_fd(fake *f, unsigned pid, int fd, const char *target)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%u/fd/%d", f->root, pid, fd);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+static void fake_sock(fake *f, uint64_t inode, uint8_t state, uint16_t lport)
+{
+	sock_entry e = {.inode = inode, .state = state, .lport = lport};
+	sock_list_push(&f->socks, &e);
+}
+
+static void fake_rm_proc(fake *f, unsigned pid)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/%u", f->root, pid);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int setup(void **state)
+{
+	fake *f = calloc(1, sizeof(*f));
+	snprintf(f->root, sizeof(f->root), "/tmp/rfx-procfd-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	sock_list_init(&f->socks, 0);
+	/* 100: a server with a listener and an accepted connection; 200: a client; 300: no sockets */
+	fake_proc(f, 100, "server");
+	fake_fd(f, 100, 0, "/dev/null");
+	fake_fd(f, 100, 3, "socket:[1001]");
+	fake_fd(f, 100, 4, "socket:[1002]");
+	fake_proc(f, 200, "client");
+	fake_fd(f, 200, 3, "socket:[2001]");
+	fake_fd(f, 200, 4, "pipe:[77]");
+	fake_proc(f, 300, "idle");
+	fake_fd(f, 300, 1, "/dev/null");
+	fake_sock(f, 1001, SOCK_TCP_LISTEN, 80);
+	fake_sock(f, 1002, SOCK_TCP_ESTABLISHED, 80);
+	fake_sock(f, 2001, SOCK_TCP_ESTABLISHED, 40000);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fake *f = *state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->root);
+	assert_int_equal(system(cmd), 0);
+	sock_list_free(&f->socks);
+	free(f);
+	return 0;
+}
+
+static void test_first_scan_reads_everything_once(void **state)
+{
+	fake *f = *state;
+	procfd_cache *c = procfd_new(f->root, 0);
+	procfd_stats st;
+	uint32_t pid = 0;
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.procs, 3);
+	assert_int_equal(st.inodes, 3);
+	assert_int_equal(st.resolved, 3);
+	assert_string_equal(procfd_owner(c, 1001, &pid), "server");
+	assert_int_equal(pid, 100);
+	assert_string_equal(procfd_owner(c, 1002, NULL), "server");
+	assert_string_equal(procfd_owner(c, 2001, NULL), "client");
+	assert_null(procfd_owner(c, 5555, NULL));
+	/* nothing new: no fd table is read again */
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.fd_reads, 0);
+	assert_int_equal(st.procs_walked, 0);
+	assert_int_equal(st.resolved, 3);
+	procfd_free(c);
+}
+
+static void test_new_connection_reads_listener_owner_first(void **state)
+{
+	fake *f = *state;
+	procfd_cache *c = procfd_new(f->root, 0);
+	procfd_stats st;
+	procfd_refresh(c, &f->socks, &st);
+	fake_fd(f, 100, 5, "socket:[1003]");
+	fake_sock(f, 1003, SOCK_TCP_ESTABLISHED, 80);
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.procs_walked, 1); /* the owner of the listener on port 80, and nothing else */
+	assert_int_equal(st.fd_reads, 4);
+	assert_string_equal(procfd_owner(c, 1003, NULL), "server");
+	procfd_free(c);
+}
+
+static void test_orphan_socket_costs_one_pass(void **state)
+{
+	fake *f = *state;
+	procfd_cache *c = procfd_new(f->root, 0);
+	procfd_stats st;
+	procfd_refresh(c, &f->socks, &st);
+	fake_sock(f, 9999, SOCK_TCP_ESTABLISHED, 5000); /* held by no process we can see */
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.procs_walked, 3);
+	assert_int_equal(st.resolved, 3);
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.procs_walked, 0);
+	/* a new process is read once, since it might hold it */
+	fake_proc(f, 400, "late");
+	fake_fd(f, 400, 7, "socket:[9999]");
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.procs_walked, 1);
+	assert_string_equal(procfd_owner(c, 9999, NULL), "late");
+	procfd_free(c);
+}
+
+static void test_dead_process_and_reowned_socket(void **state)
+{
+	fake *f = *state;
+	procfd_cache *c = procfd_new(f->root, 0);
+	procfd_stats st;
+	procfd_refresh(c, &f->socks, &st);
+	/* the client exits; its socket lives on in a child that inherited it */
+	fake_rm_proc(f, 200);
+	fake_proc(f, 201, "child");
+	fake_fd(f, 201, 3, "socket:[2001]");
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.procs, 3);
+	assert_string_equal(procfd_owner(c, 2001, NULL), "child");
+	/* a closed socket is forgotten */
+	f->socks.n = 2;
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.inodes, 2);
+	assert_null(procfd_owner(c, 2001, NULL));
+	procfd_free(c);
+}
+
+static void test_budget_carries_over(void **state)
+{
+	fake *f = *state;
+	procfd_cache *c = procfd_new(f->root, 1);
+	procfd_stats st;
+	size_t scans = 0;
+	do {
+		procfd_refresh(c, &f->socks, &st);
+		scans++;
+		assert_true(st.procs_walked <= 1);
+	} while (st.resolved < 3 && scans < 10);
+	assert_int_equal(st.resolved, 3);
+	assert_true(scans >= 2);
+	procfd_free(c);
+}
+
+static void test_renamed_process(void **state)
+{
+	fake *f = *state;
+	char path[256];
+	procfd_cache *c = procfd_new(f->root, 0);
+	procfd_stats st;
+	procfd_refresh(c, &f->socks, &st);
+	snprintf(path, sizeof(path), "%s/100/comm", f->root);
+	FILE *fp = fopen(path, "w");
+	fputs("execd\n", fp);
+	fclose(fp);
+	procfd_refresh(c, &f->socks, &st);
+	assert_string_equal(procfd_owner(c, 1001, NULL), "server");
+	procfd_refresh_names(c);
+	assert_string_equal(procfd_owner(c, 1001, NULL), "execd");
+	procfd_free(c);
+}
+
+static void test_live_proc(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct stat sb;
+	char comm[32] = "", err[256];
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	FILE *fp = fopen("/proc/self/comm", "r");
+	assert_non_null(fgets(comm, sizeof(comm), fp));
+	fclose(fp);
+	comm[strcspn(comm, "\n")] = '\0';
+	sock_list l;
+	sock_list_init(&l, 0);
+	assert_int_equal(sockdiag_scan(&l, err, sizeof(err)), RFX_OK);
+	procfd_cache *c = procfd_new("/proc", 0);
+	procfd_stats st;
+	uint32_t pid = 0;
+	procfd_refresh(c, &l, &st);
+	assert_string_equal(procfd_owner(c, sb.st_ino, &pid), comm);
+	assert_int_equal(pid, (uint32_t)getpid());
+	procfd_free(c);
+	sock_list_free(&l);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_first_scan_reads_everything_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_new_connection_reads_listener_owner_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_orphan_socket_costs_one_pass, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dead_process_and_reowned_socket, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_budget_carries_over, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_renamed_process, setup, teardown),
+	    cmocka_unit_test(test_live_proc),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
