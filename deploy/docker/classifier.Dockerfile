@@ -1,0 +1,39 @@
+# reflex-classifier image. Build from the repository root:
+#   docker build -f deploy/docker/classifier.Dockerfile -t reflex-classifier .
+# The build and runtime stages are the same text in every service Dockerfile, so the engine builds them once
+# (scripts/docker-images.sh checks that they stay identical).
+ARG BASE_IMAGE=debian:bookworm-slim
+
+FROM ${BASE_IMAGE} AS build
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev make pkg-config \
+      libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libssh-dev librdkafka-dev libssl-dev >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN make -j"$(nproc)" all && strip build/bin/*
+
+FROM ${BASE_IMAGE} AS runtime
+# Runtime libraries only; curl (a few hundred KB beside the libcurl every binary links anyway) runs the HEALTHCHECK.
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmicrohttpd12 libcurl4 libcjson1 \
+      libyaml-0-2 libssh-4 librdkafka1 libssl3 ca-certificates curl >/dev/null \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 reflex \
+ && useradd --system --uid 10001 --gid reflex --home-dir /var/lib/reflex --shell /usr/sbin/nologin reflex \
+ && install -d -o reflex -g reflex -m 0750 /var/lib/reflex
+
+FROM runtime
+COPY --from=build /src/build/bin/reflex-classifier /src/build/bin/reflex /usr/local/bin/
+# The example rules: an empty rules volume mounted at /etc/reflex/rules starts with them.
+COPY rules/ /etc/reflex/rules/
+# Defaults for a bare `docker run`: listen on every interface (the engine's port mapping decides who reaches the
+# service). docker-compose.yaml mounts its own file here.
+RUN install -d -o reflex -g reflex -m 0750 /var/lib/reflex/classifier && install -d /etc/reflex \
+ && printf 'bind: 0.0.0.0\nrules_dir: /etc/reflex/rules\nstate_dir: /var/lib/reflex/classifier\n' >/etc/reflex/classifier.yaml
+USER 10001:10001
+WORKDIR /var/lib/reflex
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/healthz"]
+ENTRYPOINT ["/usr/local/bin/reflex-classifier"]
