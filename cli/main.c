@@ -11,8 +11,9 @@ int cmd_send(int argc, char **argv);
 void cmd_send_usage(FILE *out);
 
 static const cli_command commands[] = {
-	{"rules", "check a rules directory, or classify an event file without acting", cmd_rules, cmd_rules_usage},
-	{"send", "post an event (file or -) to the classifier and print the decisions", cmd_send, cmd_send_usage},
+    {"rules", "check a rules directory, or classify an event file without acting", cmd_rules,
+     cmd_rules_usage},
+    {"send", "post an event (file or -) to the classifier and print the decisions", cmd_send, cmd_send_usage},
 };
 
 static void usage(FILE *out)

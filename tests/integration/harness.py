@@ -7,7 +7,7 @@
 
 Logs: Service.log_records() parses the logfmt stdout into dicts.
 """
-import http.client
+import http.client as httpclient
 import json
 import os
 import re
@@ -57,12 +57,16 @@ def http(method, url, body=None, headers=None, timeout=10.0):
         hdrs.setdefault("Content-Type", "application/json")
     if isinstance(body, str):
         body = body.encode()
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn = httpclient.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         path = u.path or "/"
         if u.query:
             path += "?" + u.query
-        conn.request(method, path, body=body, headers=hdrs)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+        except (BrokenPipeError, ConnectionResetError):
+            # The server answered early (e.g. 413 for a body over the limit) and closed: read that answer.
+            pass
         r = conn.getresponse()
         return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
     finally:
@@ -78,7 +82,7 @@ def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
             last = cond()
             if last:
                 return last
-        except (OSError, http.client.HTTPException) as e:
+        except (OSError, httpclient.HTTPException) as e:
             last = e
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
@@ -242,3 +246,34 @@ class Service:
             if fh:
                 fh.close()
                 setattr(self, f, None)
+
+
+def start_classifier(services, workdir, rules=None, token="test-token", env=None, **config):
+    """Starts a real reflex-classifier with its own rules directory (rules: {file name: YAML text}), API token,
+    state directory and audit file under workdir. Extra keyword arguments are config keys."""
+    workdir = Path(workdir)
+    rules_dir = workdir / "rules"
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in (rules or {}).items():
+        (rules_dir / name).write_text(text)
+    tok = workdir / "api-token"
+    tok.write_text(token + "\n")
+    cfg = {
+        "rules_dir": str(rules_dir),
+        "api_tokens_file": str(tok),
+        "state_dir": str(workdir / "state"),
+        "audit_file": str(workdir / "audit.jsonl"),
+        "rules_check_interval": "1s",
+    }
+    cfg.update(config)
+    svc = Service("reflex-classifier", workdir, cfg, token=token, env=env)
+    services.add(svc)
+    return svc.start()
+
+
+def audit_records(path):
+    """The JSON-lines audit file as a list of dicts (empty when it does not exist yet)."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()]

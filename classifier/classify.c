@@ -1,0 +1,245 @@
+/* classify.c -- one event through the classifier: de-duplication, topology, rules, actions, history, logs,
+ * audit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "audit.h"
+#include "classify.h"
+#include "log.h"
+#include "metrics.h"
+#include "rules.h"
+#include "rulestore.h"
+#include "topology.h"
+
+cJSON *classify_action_body(const rule *r, const eval_ctx *c, const char *action_id, char *err, size_t errlen)
+{
+	rule_rendered rr;
+	if (rule_render(r, c, &rr, err, errlen))
+		return NULL;
+	cJSON *body = rule_action_json(r, &rr);
+	rule_rendered_clear(&rr);
+	const event *ev = c->ev;
+	char created[32];
+	rfx_iso8601(rfx_now_ms(), created);
+	cJSON_AddStringToObject(body, "action_id", action_id);
+	cJSON_AddStringToObject(body, "event_id", ev->id);
+	cJSON_AddStringToObject(body, "source", event_source_name(ev->source));
+	cJSON_AddStringToObject(body, "source_id", ev->source_id);
+	cJSON_AddStringToObject(body, "entity", ev->entity);
+	cJSON_AddStringToObject(body, "event_type", ev->event_type);
+	cJSON_AddStringToObject(body, "title", ev->title);
+	cJSON_AddStringToObject(body, "created_at", created);
+	return body;
+}
+
+static void count_decision(const char *status)
+{
+	char labels[64];
+	snprintf(labels, sizeof(labels), "status=\"%s\"", status);
+	metrics_inc(metrics_counter("reflex_decisions_total", labels, "Decisions made, by status"));
+}
+
+/* An action rendered and waiting to be sent once its event is in the history. */
+typedef struct pending_send {
+	cJSON *decision; /* borrowed from the decisions array */
+	char *body;
+} pending_send;
+
+/* Renders the action of one fired rule and returns its decision object; with an action handler, the body to
+ * send is left in *send (status "sending") so that it goes out after the event is stored. */
+static cJSON *decide_rule(classifier_app *app, const rule *r, const eval_ctx *c, bool act, char **send)
+{
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "rule", r->name);
+	cJSON_AddStringToObject(d, "rule_version", r->version);
+	cJSON_AddStringToObject(d, "type", rules_action_type_name(r->action.type));
+	if (r->action.type == RULE_ACTION_NONE) {
+		cJSON_AddNullToObject(d, "action_id");
+		cJSON_AddNullToObject(d, "mode");
+		cJSON_AddStringToObject(d, "status", "no-action");
+		return d;
+	}
+	char action_id[27], err[400] = "";
+	rfx_ulid(action_id);
+	cJSON_AddStringToObject(d, "action_id", action_id);
+	cJSON_AddStringToObject(d, "mode", rules_mode_name(r->action.mode));
+	cJSON *body = classify_action_body(r, c, action_id, err, sizeof(err));
+	if (!body) {
+		cJSON_AddStringToObject(d, "status", "error");
+		cJSON_AddStringToObject(d, "reason", err);
+		return d;
+	}
+	cJSON_AddItemToObject(d, "targets",
+			      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(body, "targets"), 1));
+	if (!act) {
+		cJSON_AddStringToObject(d, "status", "would-act");
+		cJSON_AddItemToObject(d, "action", body);
+		return d;
+	}
+	if (app->disp) {
+		cJSON_AddStringToObject(d, "status", "sending");
+		*send = cJSON_PrintUnformatted(body);
+	} else {
+		cJSON_AddStringToObject(d, "status", "recorded");
+	}
+	cJSON_Delete(body);
+	return d;
+}
+
+/* Sends the rendered actions and records each outcome in the response and the history. A "pending" outcome is
+ * only recorded when the outbox has not already settled the action meanwhile. */
+static void send_actions(classifier_app *app, const event *ev, pending_send *sends, size_t n, bool stored)
+{
+	for (size_t i = 0; i < n; i++) {
+		char reason[400] = "";
+		const char *action_id =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sends[i].decision, "action_id"));
+		const char *status =
+		    dispatch_send(app->disp, ev->id, action_id, sends[i].body, reason, sizeof(reason));
+		cJSON_DeleteItemFromObjectCaseSensitive(sends[i].decision, "status");
+		cJSON_AddStringToObject(sends[i].decision, "status", status);
+		if (reason[0])
+			cJSON_AddStringToObject(sends[i].decision, "reason", reason);
+		if (stored)
+			history_update_decision(app->hist, ev->id, action_id, status,
+						reason[0] ? reason : NULL,
+						strcmp(status, "pending") ? NULL : "sending");
+		free(sends[i].body);
+	}
+}
+
+static void log_decisions(const event *ev, const cJSON *decisions, double ms)
+{
+	char dur[32];
+	snprintf(dur, sizeof(dur), "%.2f", ms);
+	const cJSON *d;
+	cJSON_ArrayForEach(d, decisions)
+	{
+		const char *rule = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "rule"));
+		const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "status"));
+		count_decision(status);
+		LOG_INFO("event classified", "event_id", ev->id, "source", event_source_name(ev->source),
+			 "source_id", ev->source_id, "state", event_state_name(ev->state), "entity",
+			 ev->entity, "event_type", ev->event_type, "rule", rule ? rule : NULL, "decision",
+			 rule ? "act" : "investigate", "action_id",
+			 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "action_id")), "mode",
+			 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "mode")), "status", status,
+			 "reason", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "reason")),
+			 "duration_ms", dur);
+	}
+}
+
+static cJSON *decide(classifier_app *app, const eval_ctx *c, bool act, pending_send *sends, size_t *nsends)
+{
+	cJSON *decisions = cJSON_CreateArray();
+	const rule *fired[CLASSIFY_MAX_FIRED];
+	ruleset *rs = rulestore_acquire(app->rules);
+	size_t n = ruleset_match(rs, c, fired, CLASSIFY_MAX_FIRED);
+	*nsends = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *send = NULL;
+		cJSON *d = decide_rule(app, fired[i], c, act, &send);
+		cJSON_AddItemToArray(decisions, d);
+		if (send)
+			sends[(*nsends)++] = (pending_send){.decision = d, .body = send};
+	}
+	ruleset_release(rs);
+	if (n == 0) {
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddNullToObject(d, "rule");
+		cJSON_AddNullToObject(d, "action_id");
+		cJSON_AddNullToObject(d, "mode");
+		cJSON_AddStringToObject(d, "status", "investigate");
+		cJSON_AddItemToArray(decisions, d);
+	}
+	return decisions;
+}
+
+static cJSON *duplicate_entry(classifier_app *app, const event *ev, const char *dup_of)
+{
+	history_count_duplicate(app->hist, dup_of);
+	cJSON *stored = history_get(app->hist, dup_of);
+	cJSON *entry = cJSON_CreateObject();
+	cJSON_AddStringToObject(entry, "id", dup_of);
+	cJSON_AddStringToObject(entry, "source_id", ev->source_id);
+	cJSON_AddBoolToObject(entry, "duplicate", 1);
+	cJSON *decisions = cJSON_DetachItemFromObjectCaseSensitive(stored, "decisions");
+	cJSON_AddItemToObject(entry, "decisions", decisions ? decisions : cJSON_CreateArray());
+	cJSON_Delete(stored);
+	metrics_inc(metrics_counter("reflex_events_duplicate_total", NULL,
+				    "Repeated notifications of a known state"));
+	LOG_INFO("event duplicate", "event_id", dup_of, "source", event_source_name(ev->source), "source_id",
+		 ev->source_id, "state", event_state_name(ev->state));
+	return entry;
+}
+
+static void audit_event(const char *type, const event *ev, const cJSON *decisions, const cJSON *impact)
+{
+	cJSON *a = cJSON_CreateObject();
+	cJSON_AddStringToObject(a, "event_id", ev->id);
+	cJSON_AddStringToObject(a, "source", event_source_name(ev->source));
+	cJSON_AddStringToObject(a, "source_id", ev->source_id);
+	cJSON_AddStringToObject(a, "state", event_state_name(ev->state));
+	cJSON_AddStringToObject(a, "entity", ev->entity);
+	cJSON_AddStringToObject(a, "event_type", ev->event_type);
+	if (decisions)
+		cJSON_AddItemToObject(a, "decisions", cJSON_Duplicate(decisions, 1));
+	if (impact)
+		cJSON_AddItemToObject(a, "impact", cJSON_Duplicate(impact, 1));
+	audit_emit(type, a);
+}
+
+cJSON *classify_event(classifier_app *app, event *ev, bool act)
+{
+	double t0 = rfx_mono_sec();
+	char dup_of[27];
+	if (act && history_seen(app->hist, ev, dup_of))
+		return duplicate_entry(app, ev, dup_of);
+	if (act) {
+		char labels[64];
+		snprintf(labels, sizeof(labels), "source=\"%s\"", event_source_name(ev->source));
+		metrics_inc(
+		    metrics_counter("reflex_events_total", labels, "Events accepted for classification"));
+		audit_event("event.received", ev, NULL, NULL);
+		if (app->topo) {
+			if (ev->state == EV_OPEN)
+				topology_problem_open(app->topo, ev);
+			else
+				topology_problem_resolved(app->topo, ev);
+		}
+	}
+	eval_ctx c = {.ev = ev};
+	if (app->topo) {
+		c.topo_ud = app->topo;
+		c.topo_field = topology_field;
+		c.topo_match = topology_match;
+	}
+	pending_send sends[CLASSIFY_MAX_FIRED];
+	size_t nsends;
+	cJSON *decisions = decide(app, &c, act, sends, &nsends);
+	cJSON *impact = app->topo ? topology_impact(app->topo, ev) : NULL;
+	cJSON *entry = cJSON_CreateObject();
+	cJSON_AddStringToObject(entry, "id", ev->id);
+	cJSON_AddStringToObject(entry, "source_id", ev->source_id);
+	if (act) {
+		cJSON *stored = event_to_json(ev, true);
+		char received[32];
+		rfx_iso8601(rfx_now_ms(), received);
+		cJSON_AddStringToObject(stored, "received_at", received);
+		cJSON_AddItemToObject(stored, "decisions", cJSON_Duplicate(decisions, 1));
+		if (impact)
+			cJSON_AddItemToObject(stored, "impact", cJSON_Duplicate(impact, 1));
+		history_add(app->hist, stored);
+		send_actions(app, ev, sends, nsends, true);
+		double ms = (rfx_mono_sec() - t0) * 1000.0;
+		log_decisions(ev, decisions, ms);
+		audit_event("event.classified", ev, decisions, impact);
+		metrics_observe(
+		    metrics_histogram("reflex_classify_seconds", NULL, "Time to classify one event"),
+		    ms / 1000.0);
+	}
+	if (impact)
+		cJSON_AddItemToObject(entry, "impact", impact);
+	cJSON_AddItemToObject(entry, "decisions", decisions);
+	return entry;
+}
