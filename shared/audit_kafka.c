@@ -1,0 +1,970 @@
+/* audit_kafka.c -- the Kafka audit sink: an idempotent librdkafka producer that never blocks its callers,
+ * with a bounded on-disk spool for the records the brokers cannot take now, produced again in order when they
+ * return.
+ *
+ * Two modes. Direct: write() hands the record to librdkafka (in memory, no disk). Spooling: write() appends
+ * it to the spool. Spooling starts when librdkafka's queue is full, when every broker is down or when the
+ * producer fails, and lasts until the sink thread has produced the whole spool and the brokers acknowledged
+ * it. Records already in librdkafka when spooling starts are older than anything in the spool and stay in
+ * librdkafka (no message timeout), so the order per key holds across an outage, and the idempotent producer
+ * keeps them single. At close, what librdkafka still holds is put back in front of the spool (spool_prepend).
+ */
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "audit_kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "spool.h"
+
+#define KAFKA_BATCH   1000 /* spool records produced before waiting for their acknowledgements */
+#define KAFKA_TICK_MS 20   /* the sink thread's poll interval */
+#define KAFKA_SYNC_MS 100  /* fsync batching of the spool */
+#define KAFKA_PROBE_MS                                                                                       \
+	1000 /* how often a spooling sink with an empty spool asks whether brokers are back                  \
+	      */
+#define KAFKA_RETRY_MAX_MS   5000 /* backoff ceiling after a failed spool batch */
+#define KAFKA_MAX_KEY	     1024 /* longer keys are cut: a key only chooses the partition */
+#define KAFKA_RESCUE_WAIT_MS 3000 /* at close: time for purged records' delivery reports */
+#define KAFKA_PROP_FILE_MAX  65536
+#define SPOOLED		     ((void *)1) /* message opaque of a record that came from the spool */
+
+typedef struct kmetrics {
+	metric *written, *produced, *delivered, *delivery_errors, *spooled;
+	metric *drop_full, *drop_large, *drop_undeliverable, *drop_corrupt;
+	metric *spool_records, *spool_bytes, *queued, *spooling, *up;
+} kmetrics;
+
+typedef struct rescue {
+	char **v;
+	size_t *lens;
+	size_t n, cap;
+} rescue;
+
+typedef struct kafka_sink {
+	pthread_mutex_t mu; /* writers' produce and spool appends, the mode, swapping rk */
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	char *topic, *brokers;
+	cfg_strmap props;
+	spool *sp;
+	atomic_bool spooling; /* changed under mu */
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool stop, fatal;
+	_Atomic int64_t down_ms, ok_ms; /* monotonic: last "all brokers down", last sign of a live broker */
+	/* Spool draining; touched only by the sink thread (delivery reports run there too). */
+	bool batch_open, batch_closed, batch_failed, has_pending, has_last;
+	int batch_outstanding;
+	spool_pos batch_last;
+	spool_rec pending;
+	int64_t next_try_ms, retry_ms, last_sync_ms, last_probe_ms, last_gauge_ms;
+	bool rescuing;
+	rescue rs;
+	_Atomic uint64_t written, produced, delivered, delivery_errors, spooled, dropped;
+	_Atomic uint64_t drops_unlogged;
+	_Atomic int64_t last_drop_log_ms;
+	kmetrics m;
+} kafka_sink;
+
+static const audit_sink_ops kafka_ops;
+
+/* The spool holds [u16 key length + 1, big endian; 0: no key][key][value]. */
+static char *frame_record(const char *key, size_t klen, const char *val, size_t vlen, size_t *out_len)
+{
+	char *f = rfx_malloc(2 + klen + vlen);
+	unsigned n = key ? (unsigned)klen + 1 : 0;
+	f[0] = (char)(n >> 8);
+	f[1] = (char)(n & 0xFF);
+	if (klen)
+		memcpy(f + 2, key, klen);
+	memcpy(f + 2 + klen, val, vlen);
+	*out_len = 2 + klen + vlen;
+	return f;
+}
+
+static bool unframe(const char *f, size_t len, const char **key, size_t *klen, const char **val, size_t *vlen)
+{
+	if (len < 2)
+		return false;
+	unsigned n = (unsigned)(unsigned char)f[0] << 8 | (unsigned char)f[1];
+	size_t kl = n ? n - 1 : 0;
+	if (kl > KAFKA_MAX_KEY || 2 + kl > len)
+		return false;
+	*key = n ? f + 2 : NULL;
+	*klen = kl;
+	*val = f + 2 + kl;
+	*vlen = len - 2 - kl;
+	return true;
+}
+
+static void metrics_setup(kmetrics *m)
+{
+	m->written = metrics_counter("reflex_audit_kafka_written_total", NULL,
+				     "Audit records given to the Kafka sink");
+	m->produced =
+	    metrics_counter("reflex_audit_kafka_produced_total", NULL,
+			    "Audit records handed to the Kafka producer (directly or from the spool)");
+	m->delivered = metrics_counter("reflex_audit_kafka_delivered_total", NULL,
+				       "Audit records acknowledged by the Kafka brokers");
+	m->delivery_errors = metrics_counter("reflex_audit_kafka_delivery_errors_total", NULL,
+					     "Kafka delivery reports with an error");
+	m->spooled =
+	    metrics_counter("reflex_audit_kafka_spooled_total", NULL, "Audit records written to the spool");
+	const char *help = "Audit records that could not be kept";
+	m->drop_full = metrics_counter("reflex_audit_kafka_dropped_total", "reason=\"spool_full\"", help);
+	m->drop_large = metrics_counter("reflex_audit_kafka_dropped_total", "reason=\"too_large\"", help);
+	m->drop_undeliverable =
+	    metrics_counter("reflex_audit_kafka_dropped_total", "reason=\"undeliverable\"", help);
+	m->drop_corrupt = metrics_counter("reflex_audit_kafka_dropped_total", "reason=\"corrupt\"", help);
+	m->spool_records =
+	    metrics_gauge("reflex_audit_kafka_spool_records", NULL, "Audit records waiting in the spool");
+	m->spool_bytes =
+	    metrics_gauge("reflex_audit_kafka_spool_bytes", NULL, "Bytes of the spool's segment files");
+	m->queued = metrics_gauge("reflex_audit_kafka_queued", NULL,
+				  "Audit records in the producer, not yet acknowledged");
+	m->spooling =
+	    metrics_gauge("reflex_audit_kafka_spooling", NULL, "1 while new audit records go to the spool");
+	m->up = metrics_gauge("reflex_audit_kafka_up", NULL, "1 while a Kafka broker is reachable");
+}
+
+/* Counts a record that could not be kept and logs at most one line a second with how many. */
+static void drop(kafka_sink *k, metric *reason_metric, const char *reason)
+{
+	atomic_fetch_add(&k->dropped, 1);
+	metrics_inc(reason_metric);
+	uint64_t n = atomic_fetch_add(&k->drops_unlogged, 1) + 1;
+	int64_t now = rfx_mono_ms(), last = atomic_load(&k->last_drop_log_ms);
+	if (now - last < 1000 || !atomic_compare_exchange_strong(&k->last_drop_log_ms, &last, now))
+		return;
+	n = atomic_exchange(&k->drops_unlogged, 0);
+	char count[24];
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)n);
+	LOG_ERROR("audit records dropped", "sink", "kafka", "reason", reason, "count", count);
+}
+
+/* Called with mu held. */
+static void set_spooling(kafka_sink *k, bool on, const char *why)
+{
+	if (atomic_load(&k->spooling) == on)
+		return;
+	atomic_store(&k->spooling, on);
+	metrics_set(k->m.spooling, on);
+	if (on)
+		LOG_WARN("audit records spooled", "sink", "kafka", "reason", why);
+	else
+		LOG_INFO("audit spool drained", "sink", "kafka");
+}
+
+static bool broker_up(kafka_sink *k)
+{
+	return atomic_load(&k->ok_ms) > atomic_load(&k->down_ms);
+}
+
+/* Called with mu held. */
+static rfx_err spool_put(kafka_sink *k, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	size_t len;
+	char *f = frame_record(key, klen, val, vlen, &len);
+	rfx_err rc = spool_append(k->sp, f, len);
+	free(f);
+	if (!rc) {
+		atomic_fetch_add(&k->spooled, 1);
+		metrics_inc(k->m.spooled);
+	}
+	return rc;
+}
+
+static rd_kafka_resp_err_t produce(kafka_sink *k, const char *key, size_t klen, const char *val, size_t vlen,
+				   void *opaque)
+{
+	rd_kafka_resp_err_t e =
+	    rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			      RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+			      RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+	if (!e) {
+		atomic_fetch_add(&k->produced, 1);
+		metrics_inc(k->m.produced);
+	}
+	return e;
+}
+
+static bool permanent_error(rd_kafka_resp_err_t e)
+{
+	switch (e) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+	case RD_KAFKA_RESP_ERR__INVALID_ARG:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static rfx_err kafka_write(void *ctx, const char *key, const char *json, size_t len)
+{
+	kafka_sink *k = ctx;
+	size_t klen = key ? strnlen(key, KAFKA_MAX_KEY) : 0;
+	rfx_err rc = RFX_OK;
+	atomic_fetch_add(&k->written, 1);
+	metrics_inc(k->m.written);
+	pthread_mutex_lock(&k->mu);
+	if (!atomic_load(&k->spooling)) {
+		rd_kafka_resp_err_t e = produce(k, key, klen, json, len, NULL);
+		if (!e)
+			goto out;
+		if (permanent_error(e)) {
+			rc = RFX_ERR_LIMIT;
+			goto out;
+		}
+		set_spooling(k, true,
+			     e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? "producer queue full"
+								: rd_kafka_err2str(e));
+	}
+	rc = 2 + klen + len > SPOOL_DEFAULT_MAX_RECORD ? RFX_ERR_LIMIT : spool_put(k, key, klen, json, len);
+out:
+	pthread_mutex_unlock(&k->mu);
+	if (rc == RFX_ERR_LIMIT && 2 + klen + len > SPOOL_DEFAULT_MAX_RECORD)
+		drop(k, k->m.drop_large, "too_large");
+	else if (rc == RFX_ERR_LIMIT && !atomic_load(&k->spooling))
+		drop(k, k->m.drop_undeliverable, "undeliverable");
+	else if (rc)
+		drop(k, k->m.drop_full, rc == RFX_ERR_LIMIT ? "spool_full" : "spool_unwritable");
+	return rc;
+}
+
+static void rescue_add(kafka_sink *k, const rd_kafka_message_t *m)
+{
+	rescue *r = &k->rs;
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 256;
+		r->v = rfx_realloc(r->v, r->cap * sizeof(char *));
+		r->lens = rfx_realloc(r->lens, r->cap * sizeof(size_t));
+	}
+	r->v[r->n] = frame_record(m->key, m->key ? m->key_len : 0, m->payload, m->len, &r->lens[r->n]);
+	r->n++;
+}
+
+static void on_delivery_error(kafka_sink *k, const rd_kafka_message_t *m, bool spooled)
+{
+	atomic_fetch_add(&k->delivery_errors, 1);
+	metrics_inc(k->m.delivery_errors);
+	if (permanent_error(m->err)) {
+		LOG_ERROR("audit record undeliverable", "sink", "kafka", "error", rd_kafka_err2str(m->err));
+		drop(k, k->m.drop_undeliverable, "undeliverable");
+		return;
+	}
+	if (spooled) {
+		k->batch_failed = true; /* still in the spool: produced again */
+		return;
+	}
+	if (k->rescuing) {
+		rescue_add(k, m);
+		return;
+	}
+	/* A direct record that failed (a finite message.timeout.ms from kafka_properties): keep it. */
+	pthread_mutex_lock(&k->mu);
+	set_spooling(k, true, rd_kafka_err2str(m->err));
+	rfx_err rc = spool_put(k, m->key, m->key ? m->key_len : 0, m->payload, m->len);
+	pthread_mutex_unlock(&k->mu);
+	if (rc)
+		drop(k, k->m.drop_full, "spool_full");
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	kafka_sink *k = opaque;
+	bool spooled = m->_private == SPOOLED;
+	if (spooled)
+		k->batch_outstanding--;
+	if (m->err) {
+		on_delivery_error(k, m, spooled);
+		return;
+	}
+	atomic_fetch_add(&k->delivered, 1);
+	metrics_inc(k->m.delivered);
+	atomic_store(&k->ok_ms, rfx_mono_ms());
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	kafka_sink *k = opaque;
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+		atomic_store(&k->down_ms, rfx_mono_ms());
+		metrics_set(k->m.up, 0);
+		pthread_mutex_lock(&k->mu);
+		set_spooling(k, true, "brokers down");
+		pthread_mutex_unlock(&k->mu);
+		return;
+	}
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char detail[512];
+		rd_kafka_fatal_error(rk, detail, sizeof(detail));
+		LOG_ERROR("kafka producer failed", "sink", "kafka", "error", detail);
+		atomic_store(&k->fatal, true);
+		return;
+	}
+	LOG_DEBUG("kafka client error", "sink", "kafka", "error", reason);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	if (level <= 4)
+		LOG_WARN("kafka client", "facility", fac, "detail", buf);
+	else
+		LOG_DEBUG("kafka client", "facility", fac, "detail", buf);
+}
+
+static void on_log_quiet(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+}
+
+static rfx_err conf_set(rd_kafka_conf_t *c, const char *key, const char *value, char *err, size_t errlen)
+{
+	char detail[512];
+	rd_kafka_conf_res_t r = rd_kafka_conf_set(c, key, value, detail, sizeof(detail));
+	if (r == RD_KAFKA_CONF_OK)
+		return RFX_OK;
+	/* librdkafka's message may quote the value, which may be a secret: name the key only. */
+	snprintf(err, errlen, "kafka_properties: %s: %s", key,
+		 r == RD_KAFKA_CONF_UNKNOWN ? "unknown librdkafka property" : "invalid value");
+	return RFX_ERR_INVAL;
+}
+
+/* `name_file: path` sets librdkafka property `name` to the file's content (trailing whitespace removed). */
+static rfx_err conf_set_from_file(rd_kafka_conf_t *c, const char *key, const char *path, char *err,
+				  size_t errlen)
+{
+	char *name = rfx_strndup(key, strlen(key) - 5), *text = NULL;
+	size_t len = 0;
+	rfx_err rc = rfx_read_file(path, KAFKA_PROP_FILE_MAX, &text, &len);
+	if (rc) {
+		snprintf(err, errlen, "kafka_properties: %s: cannot read %s: %s", key, path,
+			 rfx_strerror(rc));
+		goto out;
+	}
+	while (len && strchr(" \t\r\n", text[len - 1]))
+		text[--len] = '\0';
+	rc = conf_set(c, name, text, err, errlen);
+out:
+	if (text)
+		memset(text, 0, len);
+	free(text);
+	free(name);
+	return rc;
+}
+
+static rfx_err conf_apply_props(rd_kafka_conf_t *c, const cfg_strmap *props, char *err, size_t errlen)
+{
+	for (size_t i = 0; props && i < props->n; i++) {
+		const char *key = props->keys[i], *val = props->values[i] ? props->values[i] : "";
+		size_t kl = strlen(key);
+		rfx_err rc = kl > 5 && !strcmp(key + kl - 5, "_file")
+				 ? conf_set_from_file(c, key, val, err, errlen)
+				 : conf_set(c, key, val, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return RFX_OK;
+}
+
+/* The audit stream's guarantees are not tunable: refuse properties that would weaken them. */
+static rfx_err check_mandatory(const cfg_strmap *props, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < props->n; i++) {
+		const char *k = props->keys[i], *v = props->values[i] ? props->values[i] : "";
+		if ((!strcmp(k, "enable.idempotence") && strcmp(v, "true")) ||
+		    ((!strcmp(k, "acks") || !strcmp(k, "request.required.acks")) && strcmp(v, "all") &&
+		     strcmp(v, "-1"))) {
+			snprintf(
+			    err, errlen,
+			    "kafka_properties: %s: the audit producer is always idempotent with acks=all", k);
+			return RFX_ERR_INVAL;
+		}
+	}
+	return RFX_OK;
+}
+
+static rfx_err producer_conf(kafka_sink *k, rd_kafka_conf_t *c, char *err, size_t errlen)
+{
+	char client_id[128];
+	snprintf(client_id, sizeof(client_id), "reflex-%s", program_invocation_short_name);
+	const char *defaults[][2] = {
+	    {"bootstrap.servers", k->brokers},
+	    {"client.id", client_id},
+	    {"linger.ms", "5"},
+	    {"message.timeout.ms", "0"}, /* records wait for the brokers; the spool bounds the wait */
+	    {"queue.buffering.max.messages", "100000"},
+	    {"queue.buffering.max.kbytes", "32768"},
+	    {"reconnect.backoff.max.ms", "1000"},
+	    {"log.connection.close", "false"},
+	};
+	rfx_err rc = check_mandatory(&k->props, err, errlen);
+	for (size_t i = 0; !rc && i < RFX_ARRAY_LEN(defaults); i++)
+		rc = conf_set(c, defaults[i][0], defaults[i][1], err, errlen);
+	if (!rc)
+		rc = conf_apply_props(c, &k->props, err, errlen);
+	if (!rc)
+		rc = conf_set(c, "enable.idempotence", "true", err, errlen);
+	if (!rc)
+		rc = conf_set(c, "acks", "all", err, errlen);
+	return rc;
+}
+
+static rfx_err make_producer(kafka_sink *k, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	char detail[512];
+	rfx_err rc = producer_conf(k, c, err, errlen);
+	if (rc)
+		goto out;
+	rd_kafka_conf_set_opaque(c, k);
+	rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+	rd_kafka_conf_set_error_cb(c, on_error);
+	rd_kafka_conf_set_log_cb(c, on_log);
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, detail, sizeof(detail));
+	if (!rk) {
+		snprintf(err, errlen, "kafka producer: %s", detail);
+		rc = RFX_ERR_INVAL;
+		goto out;
+	}
+	c = NULL; /* owned by rk now */
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, k->topic, NULL);
+	pthread_mutex_lock(&k->mu);
+	k->rk = rk;
+	k->rkt = rkt;
+	pthread_mutex_unlock(&k->mu);
+out:
+	if (c)
+		rd_kafka_conf_destroy(c);
+	return rc;
+}
+
+/* Takes back what librdkafka still holds: records that came straight from write() go in front of the spool
+ * (they are older than all of it); spool records are still in the spool. Then destroys the producer. */
+static void rescue_and_destroy(kafka_sink *k)
+{
+	rd_kafka_t *rk = k->rk;
+	k->rescuing = true;
+	rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	int64_t deadline = rfx_mono_ms() + KAFKA_RESCUE_WAIT_MS;
+	while (rd_kafka_outq_len(rk) > 0 && rfx_mono_ms() < deadline)
+		rd_kafka_poll(rk, 20);
+	k->rescuing = false;
+	if (k->rs.n) {
+		rfx_err rc = spool_prepend(k->sp, (const char *const *)k->rs.v, k->rs.lens, k->rs.n);
+		char count[24];
+		snprintf(count, sizeof(count), "%zu", k->rs.n);
+		if (rc) {
+			LOG_ERROR("audit records dropped", "sink", "kafka", "reason", "spool_unwritable",
+				  "count", count);
+			atomic_fetch_add(&k->dropped, k->rs.n);
+			metrics_add(k->m.drop_full, (double)k->rs.n);
+		} else {
+			LOG_INFO("audit records kept in spool", "sink", "kafka", "count", count);
+			atomic_fetch_add(&k->spooled, k->rs.n);
+			metrics_add(k->m.spooled, (double)k->rs.n);
+		}
+	}
+	for (size_t i = 0; i < k->rs.n; i++)
+		free(k->rs.v[i]);
+	RFX_FREE(k->rs.v);
+	RFX_FREE(k->rs.lens);
+	k->rs.n = k->rs.cap = 0;
+	pthread_mutex_lock(&k->mu);
+	rd_kafka_topic_t *rkt = k->rkt;
+	k->rk = NULL;
+	k->rkt = NULL;
+	pthread_mutex_unlock(&k->mu);
+	rd_kafka_topic_destroy(rkt);
+	rd_kafka_destroy(rk);
+}
+
+static void batch_reset(kafka_sink *k)
+{
+	if (k->has_pending)
+		spool_rec_free(&k->pending);
+	k->has_pending = k->batch_open = k->batch_closed = k->batch_failed = k->has_last = false;
+	k->batch_outstanding = 0;
+}
+
+/* After a fatal producer error: keep everything, start a new producer, produce the spool again. */
+static void recreate(kafka_sink *k)
+{
+	char err[512] = "";
+	pthread_mutex_lock(&k->mu);
+	set_spooling(k, true, "producer failed");
+	pthread_mutex_unlock(&k->mu);
+	if (k->rk)
+		rescue_and_destroy(k);
+	batch_reset(k);
+	spool_rewind(k->sp);
+	if (make_producer(k, err, sizeof(err))) {
+		LOG_ERROR("kafka producer failed", "sink", "kafka", "error", err);
+		return;
+	}
+	atomic_store(&k->fatal, false);
+}
+
+static void finish_batch(kafka_sink *k)
+{
+	if (k->batch_failed) {
+		spool_rewind(k->sp);
+		k->retry_ms = k->retry_ms ? k->retry_ms * 2 : 200;
+		if (k->retry_ms > KAFKA_RETRY_MAX_MS)
+			k->retry_ms = KAFKA_RETRY_MAX_MS;
+		k->next_try_ms = rfx_mono_ms() + k->retry_ms;
+	} else {
+		if (k->has_last)
+			(void)spool_ack(k->sp, k->batch_last);
+		k->retry_ms = 0;
+	}
+	batch_reset(k);
+}
+
+/* Produces spool records until the batch is full, the spool is read, or librdkafka's queue is full. */
+static void fill_batch(kafka_sink *k)
+{
+	while (k->batch_open) {
+		if (!k->has_pending && spool_read(k->sp, &k->pending)) {
+			k->batch_open = false;
+			k->batch_closed = true;
+			return;
+		}
+		k->has_pending = true;
+		const char *key, *val;
+		size_t klen, vlen;
+		rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+		if (!unframe(k->pending.data, k->pending.len, &key, &klen, &val, &vlen))
+			drop(k, k->m.drop_corrupt, "corrupt");
+		else
+			e = produce(k, key, klen, val, vlen, SPOOLED);
+		if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			return; /* kept in pending for the next tick */
+		if (e && !permanent_error(e)) {
+			k->batch_failed = true;
+			k->batch_open = false;
+			k->batch_closed = true;
+			return;
+		}
+		if (e)
+			drop(k, k->m.drop_undeliverable, "undeliverable");
+		else
+			k->batch_outstanding++;
+		k->batch_last = k->pending.next;
+		k->has_last = true;
+		spool_rec_free(&k->pending);
+		k->has_pending = false;
+		if (k->batch_outstanding >= KAFKA_BATCH) {
+			k->batch_open = false;
+			k->batch_closed = true;
+		}
+	}
+}
+
+static void probe(kafka_sink *k, int64_t now)
+{
+	if (now - k->last_probe_ms < KAFKA_PROBE_MS)
+		return;
+	k->last_probe_ms = now;
+	const struct rd_kafka_metadata *md = NULL;
+	if (rd_kafka_metadata(k->rk, 0, k->rkt, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		atomic_store(&k->ok_ms, rfx_mono_ms());
+		rd_kafka_metadata_destroy(md);
+	}
+}
+
+/* One step of emptying the spool; switches back to direct mode once it is empty and a broker is up. */
+static void drain(kafka_sink *k)
+{
+	if (k->batch_closed) {
+		if (k->batch_outstanding > 0)
+			return;
+		finish_batch(k);
+	}
+	int64_t now = rfx_mono_ms();
+	if (!atomic_load(&k->spooling) || now < k->next_try_ms)
+		return;
+	if (!k->batch_open) {
+		pthread_mutex_lock(&k->mu);
+		bool empty = spool_count(k->sp) == 0, up = broker_up(k);
+		if (empty && up)
+			set_spooling(k, false, NULL);
+		pthread_mutex_unlock(&k->mu);
+		if (empty) {
+			if (!up)
+				probe(k, now);
+			return;
+		}
+		k->batch_open = true;
+	}
+	fill_batch(k);
+}
+
+static void housekeeping(kafka_sink *k)
+{
+	int64_t now = rfx_mono_ms();
+	if (now - k->last_sync_ms >= KAFKA_SYNC_MS) {
+		k->last_sync_ms = now;
+		if (spool_sync(k->sp))
+			LOG_ERROR("audit spool sync failed", "sink", "kafka", "error", strerror(errno));
+	}
+	if (now - k->last_gauge_ms >= 1000) {
+		k->last_gauge_ms = now;
+		metrics_set(k->m.spool_records, (double)spool_count(k->sp));
+		metrics_set(k->m.spool_bytes, (double)spool_disk_bytes(k->sp));
+		metrics_set(k->m.queued, k->rk ? rd_kafka_outq_len(k->rk) : 0);
+		metrics_set(k->m.up, broker_up(k));
+	}
+}
+
+static void *sink_main(void *arg)
+{
+	kafka_sink *k = arg;
+	while (!atomic_load(&k->stop)) {
+		if (atomic_load(&k->fatal) || !k->rk) {
+			recreate(k);
+			if (!k->rk) {
+				usleep(1000 * 1000);
+				continue;
+			}
+		}
+		bool busy = atomic_load(&k->spooling) && (k->batch_open || k->batch_closed);
+		rd_kafka_poll(k->rk, busy ? 1 : KAFKA_TICK_MS);
+		drain(k);
+		housekeeping(k);
+	}
+	return NULL;
+}
+
+static void kafka_flush(void *ctx, int timeout_ms)
+{
+	kafka_sink *k = ctx;
+	int64_t deadline = rfx_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		pthread_mutex_lock(&k->mu);
+		int queued = k->rk ? rd_kafka_outq_len(k->rk) : 0;
+		bool done = queued == 0 && spool_count(k->sp) == 0;
+		pthread_mutex_unlock(&k->mu);
+		if (done || rfx_mono_ms() >= deadline)
+			break;
+		usleep(5000);
+	}
+	(void)spool_sync(k->sp);
+}
+
+static void sink_free(kafka_sink *k)
+{
+	spool_close(k->sp);
+	for (size_t i = 0; i < k->props.n; i++) {
+		free(k->props.keys[i]);
+		free(k->props.values[i]);
+	}
+	free(k->props.keys);
+	free(k->props.values);
+	free(k->topic);
+	free(k->brokers);
+	pthread_mutex_destroy(&k->mu);
+	free(k);
+}
+
+static void kafka_close(void *ctx)
+{
+	kafka_sink *k = ctx;
+	if (!k)
+		return;
+	if (k->thread_started) {
+		atomic_store(&k->stop, true);
+		pthread_join(k->thread, NULL);
+	}
+	if (k->batch_closed && k->batch_outstanding == 0)
+		finish_batch(k);
+	batch_reset(k);
+	if (k->rk)
+		rescue_and_destroy(k);
+	char left[24];
+	snprintf(left, sizeof(left), "%llu", (unsigned long long)spool_count(k->sp));
+	if (spool_count(k->sp))
+		LOG_INFO("audit spool kept for the next start", "sink", "kafka", "records", left);
+	sink_free(k);
+}
+
+static const audit_sink_ops kafka_ops = {"kafka", kafka_write, kafka_flush, kafka_close};
+
+static bool topic_valid(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || n > 249 || !strcmp(t, ".") || !strcmp(t, ".."))
+		return false;
+	return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+static void copy_props(cfg_strmap *dst, const cfg_strmap *src)
+{
+	dst->n = src->n;
+	dst->keys = rfx_calloc(src->n + 1, sizeof(char *));
+	dst->values = rfx_calloc(src->n + 1, sizeof(char *));
+	for (size_t i = 0; i < src->n; i++) {
+		dst->keys[i] = rfx_strdup(src->keys[i]);
+		dst->values[i] = rfx_strdup(src->values[i]);
+	}
+}
+
+static char *spool_dir_of(const cfg_common *cfg)
+{
+	if (cfg->audit_spool_dir && *cfg->audit_spool_dir)
+		return rfx_strdup(cfg->audit_spool_dir);
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	return rfx_asprintf("%s/%s-audit-spool", tmp, program_invocation_short_name);
+}
+
+static rfx_err open_spool(kafka_sink *k, const cfg_common *cfg, char *err, size_t errlen)
+{
+	char detail[384] = "";
+	char *dir = spool_dir_of(cfg);
+	rfx_err rc = spool_open(dir, NULL, &k->sp, detail, sizeof(detail));
+	if (rc)
+		snprintf(err, errlen, "audit_spool_dir: %s", detail);
+	else if (spool_count(k->sp)) {
+		char n[24];
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)spool_count(k->sp));
+		LOG_INFO("audit spool has records from an earlier run", "sink", "kafka", "records", n, "dir",
+			 dir);
+		atomic_store(&k->spooling, true);
+	}
+	free(dir);
+	return rc;
+}
+
+rfx_err audit_kafka_open(const cfg_common *cfg, audit_sink *out, char *err, size_t errlen)
+{
+	const char *topic =
+	    cfg->kafka_audit_topic && *cfg->kafka_audit_topic ? cfg->kafka_audit_topic : "reflex.audit";
+	if (!cfg->kafka_brokers || !*cfg->kafka_brokers) {
+		snprintf(err, errlen, "kafka_brokers: not set");
+		return RFX_ERR_INVAL;
+	}
+	if (!topic_valid(topic)) {
+		snprintf(err, errlen, "kafka_audit_topic: not a valid Kafka topic name");
+		return RFX_ERR_INVAL;
+	}
+	kafka_sink *k = rfx_calloc(1, sizeof(*k));
+	pthread_mutex_init(&k->mu, NULL);
+	k->topic = rfx_strdup(topic);
+	k->brokers = rfx_strdup(cfg->kafka_brokers);
+	copy_props(&k->props, &cfg->kafka_properties);
+	metrics_setup(&k->m);
+	rfx_err rc = make_producer(k, err, errlen);
+	if (!rc)
+		rc = open_spool(k, cfg, err, errlen);
+	if (!rc && pthread_create(&k->thread, NULL, sink_main, k))
+		rc = RFX_ERR_INTERNAL;
+	if (rc) {
+		if (k->rk)
+			rescue_and_destroy(k);
+		sink_free(k);
+		return rc;
+	}
+	k->thread_started = true;
+	metrics_set(k->m.spooling, atomic_load(&k->spooling));
+	out->ops = &kafka_ops;
+	out->ctx = k;
+	return RFX_OK;
+}
+
+void audit_kafka_get_stats(void *ctx, audit_kafka_stats *s)
+{
+	kafka_sink *k = ctx;
+	memset(s, 0, sizeof(*s));
+	s->written = atomic_load(&k->written);
+	s->produced = atomic_load(&k->produced);
+	s->delivered = atomic_load(&k->delivered);
+	s->delivery_errors = atomic_load(&k->delivery_errors);
+	s->spooled = atomic_load(&k->spooled);
+	s->dropped = atomic_load(&k->dropped);
+	s->spool_records = spool_count(k->sp);
+	s->spooling = atomic_load(&k->spooling);
+	pthread_mutex_lock(&k->mu);
+	s->queued = k->rk ? (uint64_t)rd_kafka_outq_len(k->rk) : 0;
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* Registration with audit.c, which references audit_kafka_linked so that the linker keeps this object. The
+ * pointer is also defined weak here for programs that link this object without audit.c. */
+const char audit_kafka_linked = 1;
+
+__attribute__((weak))
+rfx_err (*audit_kafka_open_fn)(const cfg_common *cfg, audit_sink *out, char *err, size_t errlen);
+
+__attribute__((constructor)) static void audit_kafka_register(void)
+{
+	audit_kafka_open_fn = audit_kafka_open;
+}
+
+/* ---- reading the audit topic ---- */
+
+typedef struct reader {
+	rd_kafka_t *rk;
+	int32_t nparts;
+	int64_t *end; /* high watermark of each partition when reading started */
+	bool *done;
+	int remaining;
+} reader;
+
+static rfx_err reader_new(reader *r, const char *brokers, const cfg_strmap *props, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	char detail[512];
+	const char *defaults[][2] = {
+	    {"bootstrap.servers", brokers},	  {"group.id", "reflex-report"},
+	    {"enable.auto.commit", "false"},	  {"enable.auto.offset.store", "false"},
+	    {"enable.partition.eof", "true"},	  {"auto.offset.reset", "earliest"},
+	    {"reconnect.backoff.max.ms", "1000"}, {"log.connection.close", "false"},
+	};
+	rfx_err rc = RFX_OK;
+	for (size_t i = 0; !rc && i < RFX_ARRAY_LEN(defaults); i++)
+		rc = conf_set(c, defaults[i][0], defaults[i][1], err, errlen);
+	if (!rc)
+		rc = conf_apply_props(c, props, err, errlen);
+	if (rc)
+		goto out;
+	rd_kafka_conf_set_log_cb(c, on_log_quiet);
+	r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, detail, sizeof(detail));
+	if (!r->rk) {
+		snprintf(err, errlen, "kafka consumer: %s", detail);
+		rc = RFX_ERR_INVAL;
+		goto out;
+	}
+	c = NULL;
+out:
+	if (c)
+		rd_kafka_conf_destroy(c);
+	return rc;
+}
+
+static int remaining_ms(int64_t deadline)
+{
+	int64_t left = deadline - rfx_mono_ms();
+	return left > 0 ? (int)left : 0;
+}
+
+/* Finds the topic's partitions and their end offsets, and assigns the non-empty ones from the beginning. */
+static rfx_err reader_assign(reader *r, const char *topic, int64_t deadline, char *err, size_t errlen)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, topic, NULL);
+	rd_kafka_resp_err_t e = rd_kafka_metadata(r->rk, 0, rkt, &md, remaining_ms(deadline));
+	rd_kafka_topic_partition_list_t *list = NULL;
+	rfx_err rc = RFX_OK;
+	if (e) {
+		snprintf(err, errlen, "kafka: no broker answered: %s", rd_kafka_err2str(e));
+		rc = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? RFX_ERR_TIMEOUT : RFX_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+		snprintf(err, errlen, "kafka: topic %s not found", topic);
+		rc = RFX_ERR_NOTFOUND;
+		goto out;
+	}
+	r->nparts = md->topics[0].partition_cnt;
+	r->end = rfx_calloc((size_t)r->nparts, sizeof(int64_t));
+	r->done = rfx_calloc((size_t)r->nparts, sizeof(bool));
+	list = rd_kafka_topic_partition_list_new(r->nparts);
+	for (int32_t i = 0; i < r->nparts; i++) {
+		int32_t p = md->topics[0].partitions[i].id;
+		int64_t lo = 0, hi = 0;
+		if (p < 0 || p >= r->nparts)
+			continue;
+		e = rd_kafka_query_watermark_offsets(r->rk, topic, p, &lo, &hi, remaining_ms(deadline));
+		if (e) {
+			snprintf(err, errlen, "kafka: offsets of %s/%d: %s", topic, p, rd_kafka_err2str(e));
+			rc = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? RFX_ERR_TIMEOUT : RFX_ERR_UNAVAILABLE;
+			goto out;
+		}
+		r->end[p] = hi;
+		if (hi <= lo) {
+			r->done[p] = true;
+			continue;
+		}
+		rd_kafka_topic_partition_list_add(list, topic, p)->offset = lo;
+		r->remaining++;
+	}
+	if (r->remaining && rd_kafka_assign(r->rk, list)) {
+		snprintf(err, errlen, "kafka: cannot assign the partitions of %s", topic);
+		rc = RFX_ERR_INTERNAL;
+	}
+out:
+	if (list)
+		rd_kafka_topic_partition_list_destroy(list);
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return rc;
+}
+
+static void reader_mark(reader *r, int32_t p, int64_t next_offset)
+{
+	if (p >= 0 && p < r->nparts && !r->done[p] && next_offset >= r->end[p]) {
+		r->done[p] = true;
+		r->remaining--;
+	}
+}
+
+static rfx_err reader_loop(reader *r, int64_t deadline, audit_kafka_record_fn fn, void *arg, char *err,
+			   size_t errlen)
+{
+	while (r->remaining > 0) {
+		if (rfx_mono_ms() >= deadline) {
+			snprintf(err, errlen, "kafka: timed out reading the topic");
+			return RFX_ERR_TIMEOUT;
+		}
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 100);
+		if (!m)
+			continue;
+		int32_t p = m->partition;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			reader_mark(r, p, INT64_MAX);
+		} else if (!m->err) {
+			bool in_range = p >= 0 && p < r->nparts && m->offset < r->end[p];
+			int stop =
+			    in_range ? fn(arg, m->key, m->key_len, m->payload, m->len, p, m->offset) : 0;
+			reader_mark(r, p, m->offset + 1);
+			if (stop) {
+				rd_kafka_message_destroy(m);
+				return RFX_OK;
+			}
+		}
+		rd_kafka_message_destroy(m);
+	}
+	return RFX_OK;
+}
+
+rfx_err audit_kafka_read(const char *brokers, const char *topic, const cfg_strmap *props, int timeout_ms,
+			 audit_kafka_record_fn fn, void *arg, char *err, size_t errlen)
+{
+	reader r = {0};
+	int64_t deadline = rfx_mono_ms() + timeout_ms;
+	rfx_err rc = reader_new(&r, brokers, props, err, errlen);
+	if (!rc)
+		rc = reader_assign(&r, topic, deadline, err, errlen);
+	if (!rc)
+		rc = reader_loop(&r, deadline, fn, arg, err, errlen);
+	if (r.rk) {
+		rd_kafka_consumer_close(r.rk);
+		rd_kafka_destroy(r.rk);
+	}
+	free(r.end);
+	free(r.done);
+	return rc;
+}
