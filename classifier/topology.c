@@ -304,19 +304,17 @@ static void list_merge(const topo_list *old, const topo_list *r, bool full, int6
 		topo_entry e;
 		if (c < 0) {
 			e = *a;
-			if (full && e.current)
-				out->changed = true;
 			e.current = e.current && !full;
 		} else {
 			e = c == 0 ? *a : *b;
-			bool was = c == 0 && a->current;
 			if (!b->removed) {
 				e.count = b->count;
 				memcpy(e.process, b->process, sizeof(e.process));
 			}
 			e.current = !b->removed;
 			e.removed = false;
-			out->changed |= was != e.current;
+			out->changed |=
+			    c > 0 && e.current; /* a new entry; ones that stop being seen age out later */
 			if (c > 0 && b->removed) {
 				k++;
 				continue;

@@ -33,7 +33,8 @@ void topology_store_free(topology_store *s);		       /* NULL is fine */
 typedef struct topology_report_info {
 	bool applied; /* false: a duplicate or stale report, ignored */
 	bool full;
-	bool changed; /* services or connections appeared or went away (counts alone do not count) */
+	bool changed; /* a service or connection the store did not hold appeared (counts, withdrawals and
+		       * ageing do not count: a flapping connection is not news) */
 	uint64_t seq;
 	size_t services, connections; /* of the node after the merge */
 } topology_report_info;

@@ -157,12 +157,19 @@ static void test_sequence(void **state)
 	    "\"removed\":true}]}";
 	assert_int_equal(post(s, "web", d2, &info, &field), RFX_OK);
 	assert_true(info.applied);
-	assert_true(info.changed);
+	assert_false(info.changed); /* a withdrawal ages out; it is no news yet */
 	assert_int_equal(info.seq, 2);
+	const char *d3 =
+	    "{\"node\":\"web\",\"boot_id\":\"B-web\",\"seq\":3,\"full\":false,\"connections\":["
+	    "{\"direction\":\"out\",\"process\":\"app\",\"remote\":\"198.51.100.2\",\"remote_port\":443,"
+	    "\"count\":1}]}";
+	assert_int_equal(post(s, "web", d3, &info, &field), RFX_OK);
+	assert_true(info.applied && info.changed);
+	assert_int_equal(info.connections, 4);
 	/* the same delta again (a retry after a lost answer): acknowledged, ignored */
 	assert_int_equal(post(s, "web", d2, &info, &field), RFX_OK);
 	assert_false(info.applied);
-	const char *gap = "{\"node\":\"web\",\"boot_id\":\"B-web\",\"seq\":4,\"full\":false}";
+	const char *gap = "{\"node\":\"web\",\"boot_id\":\"B-web\",\"seq\":5,\"full\":false}";
 	assert_int_equal(post(s, "web", gap, &info, &field), RFX_ERR_REFUSED);
 	assert_string_equal(field, "seq");
 	const char *reboot = "{\"node\":\"web\",\"boot_id\":\"B-new\",\"seq\":1,\"full\":false}";
