@@ -34,23 +34,30 @@ typedef enum {
 typedef enum { EN_OR, EN_AND, EN_NOT, EN_CMP, EN_MATCH, EN_IN, EN_TRUTHY } en_kind;
 
 typedef struct operand {
-	bool is_field;
 	match_field f;
 	char *lit; /* literal text */
-	bool num_ok;
 	double num;
+	bool is_field;
+	bool num_ok;
 } operand;
 
 typedef struct enode {
-	en_kind kind;
-	tok_kind op; /* EN_CMP */
-	int a, b;    /* children: OR/AND (a, b), NOT (a) */
-	operand l, r;
-	match_regex *re; /* EN_MATCH */
-	char *re_src;
-	bool negate; /* EN_MATCH with !~ */
-	operand *list;
-	size_t nlist;
+	uint8_t kind; /* en_kind */
+	uint8_t op;   /* tok_kind of EN_CMP */
+	bool negate;  /* EN_MATCH with !~ */
+	int a, b;     /* children: OR/AND (a, b), NOT (a) */
+	operand l;    /* the left side of a leaf */
+	union {
+		operand r; /* EN_CMP */
+		struct {   /* EN_MATCH */
+			match_regex *re;
+			char *re_src;
+		};
+		struct { /* EN_IN */
+			operand *list;
+			size_t nlist;
+		};
+	};
 } enode;
 
 struct expr {
@@ -390,11 +397,15 @@ static rfx_err parse_list(parser *p, int node)
 		return fail(p, RFX_ERR_PARSE, p->tok.pos, "expected \"[\" after in, found %s",
 			    tok_names[p->tok.kind]);
 	rfx_err rc = next(p);
-	nd->list = rfx_calloc(EXPR_MAX_LIST, sizeof(*nd->list));
+	size_t cap = 0;
 	while (!rc && p->tok.kind != T_RBRACK) {
 		if (nd->nlist == EXPR_MAX_LIST)
 			return fail(p, RFX_ERR_INVAL, p->tok.pos, "more than %d items in a list",
 				    EXPR_MAX_LIST);
+		if (nd->nlist == cap) {
+			cap = cap ? cap * 2 : 4;
+			nd->list = rfx_realloc(nd->list, cap * sizeof(*nd->list));
+		}
 		if (p->tok.kind != T_STR && p->tok.kind != T_NUM)
 			return fail(p, RFX_ERR_PARSE, p->tok.pos,
 				    "expected a string or a number in the list, found %s",
@@ -406,6 +417,8 @@ static rfx_err parse_list(parser *p, int node)
 			return fail(p, RFX_ERR_PARSE, p->tok.pos,
 				    "expected \",\" or \"]\" in the list, found %s", tok_names[p->tok.kind]);
 	}
+	if (nd->nlist)
+		nd->list = rfx_realloc(nd->list, nd->nlist * sizeof(*nd->list));
 	return rc ? rc : next(p);
 }
 
@@ -560,24 +573,33 @@ out:
 		expr_free(p.e);
 		return p.rc;
 	}
+	p.e->nodes = rfx_realloc(p.e->nodes, p.e->n * sizeof(*p.e->nodes)); /* rules live long: no slack */
 	*out = p.e;
 	return RFX_OK;
+}
+
+static void node_clear(enode *nd)
+{
+	operand_clear(&nd->l);
+	if (nd->kind == EN_CMP)
+		operand_clear(&nd->r);
+	if (nd->kind == EN_MATCH) {
+		match_regex_free(nd->re);
+		free(nd->re_src);
+	}
+	if (nd->kind == EN_IN) {
+		for (size_t j = 0; j < nd->nlist; j++)
+			operand_clear(&nd->list[j]);
+		free(nd->list);
+	}
 }
 
 void expr_free(expr *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->n; i++) {
-		enode *nd = &e->nodes[i];
-		operand_clear(&nd->l);
-		operand_clear(&nd->r);
-		for (size_t j = 0; j < nd->nlist; j++)
-			operand_clear(&nd->list[j]);
-		free(nd->list);
-		match_regex_free(nd->re);
-		free(nd->re_src);
-	}
+	for (size_t i = 0; i < e->n; i++)
+		node_clear(&e->nodes[i]);
 	free(e->nodes);
 	free(e->src);
 	free(e);

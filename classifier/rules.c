@@ -696,6 +696,8 @@ static rfx_err k_priority(load_ctx *lc, void *obj, const yt_node *v, const char 
 
 static rfx_err k_match(load_ctx *lc, void *obj, const yt_node *v, const char *path, int arg)
 {
+	if (v->kind == YT_SCALAR && v->null)
+		return RFX_OK; /* `match:` with every key commented out: no constraint */
 	return parse_section(lc, v, path, match_keys, RFX_ARRAY_LEN(match_keys), &((rule *)obj)->match);
 }
 

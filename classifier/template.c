@@ -10,8 +10,8 @@
 #include "buf.h"
 
 typedef struct tpl_part {
-	char *text;	/* literal text before the field (may be "") */
-	bool has_field; /* false for the trailing literal */
+	uint32_t off, len; /* literal text before the field, in src */
+	bool has_field;	   /* false for the trailing literal */
 	match_field field;
 } tpl_part;
 
@@ -49,12 +49,13 @@ static rfx_err parse_field(const char *src, size_t open, size_t close, tpl_part 
 	return RFX_OK;
 }
 
-static tpl_part *push_part(template *t, const char *text, size_t len)
+static tpl_part *push_part(template *t, size_t off, size_t len)
 {
 	t->parts = rfx_realloc(t->parts, (t->n + 1) * sizeof(*t->parts));
 	tpl_part *p = &t->parts[t->n++];
 	memset(p, 0, sizeof(*p));
-	p->text = rfx_strndup(text, len);
+	p->off = (uint32_t)off;
+	p->len = (uint32_t)len;
 	return p;
 }
 
@@ -65,7 +66,7 @@ static rfx_err compile_parts(template *t, int *err_col, char *err, size_t errlen
 	for (;;) {
 		const char *open = strstr(s + i, "{{");
 		if (!open) {
-			push_part(t, s + lit, strlen(s + lit));
+			push_part(t, lit, strlen(s + lit));
 			return RFX_OK;
 		}
 		size_t o = (size_t)(open - s);
@@ -80,7 +81,7 @@ static rfx_err compile_parts(template *t, int *err_col, char *err, size_t errlen
 			snprintf(err, errlen, "more than %d fields in a template", TEMPLATE_MAX_FIELDS);
 			return RFX_ERR_INVAL;
 		}
-		tpl_part *part = push_part(t, s + lit, o - lit);
+		tpl_part *part = push_part(t, lit, o - lit);
 		rfx_err rc = parse_field(s, o, (size_t)(close - s), part, err_col, err, errlen);
 		if (rc)
 			return rc;
@@ -113,10 +114,8 @@ void template_free(template *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->parts[i].text);
+	for (size_t i = 0; i < t->n; i++)
 		match_field_clear(&t->parts[i].field);
-	}
 	free(t->parts);
 	free(t->src);
 	free(t);
@@ -165,7 +164,7 @@ rfx_err template_render(const template *t, const eval_ctx *c, bool shell_quote, 
 	*out = NULL;
 	buf_init(&b, TEMPLATE_MAX_OUT);
 	for (size_t i = 0; !rc && i < t->n; i++) {
-		rc = buf_puts(&b, t->parts[i].text);
+		rc = buf_append(&b, t->src + t->parts[i].off, t->parts[i].len);
 		if (!rc && t->parts[i].has_field)
 			rc = render_field(&t->parts[i], c, shell_quote, &b, err, errlen);
 	}

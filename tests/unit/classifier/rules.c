@@ -207,7 +207,7 @@ static void test_top_level_errors(void **state)
 		     "rules/disk.yaml:2:14: description: expected a string, got a mapping");
 	expect_error("name: x\nmatch: [a]\n",
 		     "rules/disk.yaml:2:8: match: expected a mapping, got a sequence");
-	expect_error("name: x\nmatch:\n", "rules/disk.yaml:2:7: match: expected a mapping, got a null");
+	expect_error("name: x\nmatch: x\n", "rules/disk.yaml:2:8: match: expected a mapping, got a scalar");
 }
 
 static void test_match_errors(void **state)
