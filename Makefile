@@ -114,3 +114,13 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Test tools (tests/tools/*.c): small programs that the integration tests and benchmarks drive (Kafka consumer,
+# audit load generator). Built before the integration suite runs.
+TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
+.PHONY: tools
+tools: $(TOOLS)
+integration: $(TOOLS)
+$(BUILD)/tools/%: tests/tools/%.c $(LIBREFLEX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
