@@ -1,5 +1,4 @@
-/* event.c -- the normalized event: creation, sanitizing setters, sorted bounded tags, field lookup, JSON
- * form. */
+/* event.c -- the normalized event: sanitizing setters, sorted bounded tags, field lookup, JSON form. */
 #include <stdlib.h>
 #include <string.h>
 

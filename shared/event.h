@@ -42,7 +42,9 @@ typedef struct event {
 	cJSON *raw; /* the source payload of this one problem (owned), may be NULL */
 } event;
 
-/* A list of events from one payload (Alertmanager sends many alerts at once). */
+/* A list of events from one payload (Alertmanager sends many alerts at once). Grow it only with
+ * event_list_push (the capacity follows from n). To keep an event beyond the list, take the pointer and set
+ * its slot to NULL. */
 typedef struct event_list {
 	event **v;
 	size_t n;

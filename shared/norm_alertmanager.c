@@ -143,7 +143,7 @@ static rfx_err alert_to_event(normalize_ctx *c, const cJSON *a, const char *grou
 		normalize_label_fingerprint(labels, fp);
 		event_set(&e->source_id, fp);
 	}
-	e->raw = cJSON_Duplicate(a, true);
+	e->raw = normalize_raw(a);
 	*out = e;
 	return RFX_OK;
 }

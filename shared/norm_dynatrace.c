@@ -1,5 +1,4 @@
-/* norm_dynatrace.c -- Dynatrace Problems API v2 objects and lists, and problem-notification webhooks, to
- * events. */
+/* norm_dynatrace.c -- Dynatrace Problems API v2 objects and pages, and problem notifications, to events. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,7 +183,7 @@ static rfx_err parse_list(normalize_ctx *c, const cJSON *problems)
 		rfx_err rc = problem_to_event(c, p, &e);
 		if (rc)
 			return rc;
-		e->raw = cJSON_Duplicate(p, true);
+		e->raw = normalize_raw(p);
 		rc = normalize_push(c, e);
 		if (rc)
 			return rc;
@@ -380,7 +379,7 @@ static rfx_err parse_embedded(normalize_ctx *c, const cJSON *body, const cJSON *
 		event_free(e);
 		return rc;
 	}
-	e->raw = cJSON_Duplicate(body, true);
+	e->raw = normalize_raw(body);
 	return normalize_push(c, e);
 }
 
@@ -392,7 +391,7 @@ static rfx_err parse_notification(normalize_ctx *c, const cJSON *body)
 		event_free(e);
 		return rc;
 	}
-	e->raw = cJSON_Duplicate(body, true);
+	e->raw = normalize_raw(body);
 	return normalize_push(c, e);
 }
 
@@ -430,7 +429,7 @@ static rfx_err parse_body(normalize_ctx *c, const cJSON *body)
 		rfx_err rc = problem_to_event(c, body, &e);
 		if (rc)
 			return rc;
-		e->raw = cJSON_Duplicate(body, true);
+		e->raw = normalize_raw(body);
 		return normalize_push(c, e);
 	}
 	if ((embedded = embedded_problem(body)))

@@ -1,5 +1,4 @@
-/* norm_generic.c -- POST /v1/events: normalized events (one, a list under "events", or an array) and generic
- * JSON that has at least a title, summary or message. */
+/* norm_generic.c -- POST /v1/events: normalized events, lists of them, or any JSON with a title. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,9 +6,10 @@
 
 const normalizer norm_generic = {"generic", SRC_GENERIC, normalize_generic};
 
-/* Members that map onto event fields; everything else is kept in raw. */
-static const char *const known[] = {"source", "source_id",  "state", "severity", "event_type",
-				    "tags",   "started_at", "url",   "raw"};
+/* Members that map onto event fields (the aliases summary, message and host only when used); everything else
+ * is kept in raw. */
+static const char *const known[] = {"title",	  "entity", "source",	  "source_id", "state", "severity",
+				    "event_type", "tags",   "started_at", "url",       "raw"};
 static const char *const title_keys[] = {"title", "summary", "message"};
 static const char *const entity_keys[] = {"entity", "host"};
 
@@ -125,11 +125,9 @@ static rfx_err build_raw(normalize_ctx *c, const cJSON *o, const char *title_key
 			continue;
 		cJSON_AddItemToObject(raw, m->string, cJSON_Duplicate(m, true));
 	}
-	if (!given && !raw->child) {
-		cJSON_Delete(raw);
-		raw = NULL;
-	}
-	e->raw = raw;
+	if (given || raw->child)
+		e->raw = normalize_raw(raw);
+	cJSON_Delete(raw);
 	return RFX_OK;
 }
 

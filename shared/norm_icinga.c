@@ -1,5 +1,4 @@
-/* norm_icinga.c -- Icinga 2 event-stream state changes and /v1/objects hosts and services (and Nagios-marked
- * payloads of the same shape) to events. */
+/* norm_icinga.c -- Icinga 2 state-change events and /v1/objects hosts and services (and Nagios) to events. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +90,7 @@ static rfx_err push_check(normalize_ctx *c, const ic_check *k, event_source src,
 	if (!*k->host)
 		return normalize_fail(c, "host", "must not be empty");
 	event *e = check_to_event(k, src);
-	e->raw = cJSON_Duplicate(raw, true);
+	e->raw = normalize_raw(raw);
 	return normalize_push(c, e);
 }
 

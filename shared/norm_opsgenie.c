@@ -117,7 +117,7 @@ static rfx_err push_alert(normalize_ctx *c, const cJSON *a, const cJSON *raw)
 	rfx_err rc = alert_to_event(c, a, &api, &e);
 	if (rc)
 		return rc;
-	e->raw = cJSON_Duplicate(raw, true);
+	e->raw = normalize_raw(raw);
 	return normalize_push(c, e);
 }
 
@@ -155,7 +155,7 @@ static rfx_err parse_webhook(normalize_ctx *c, const cJSON *body)
 	c->where[0] = '\0';
 	if (strcmp(action, "Close") == 0 || strcmp(action, "Delete") == 0)
 		e->state = EV_RESOLVED;
-	e->raw = cJSON_Duplicate(body, true);
+	e->raw = normalize_raw(body);
 	return normalize_push(c, e);
 }
 

@@ -245,3 +245,41 @@ void normalize_scalar_tags(event *e, const cJSON *obj)
 			event_tag_set(e, v->string, s);
 	}
 }
+
+static void sanitize_tree(cJSON *v)
+{
+	for (; v; v = v->next) {
+		if (v->string && !(v->type & cJSON_StringIsConst) &&
+		    !rfx_utf8_valid(v->string, strlen(v->string))) {
+			char *k = rfx_utf8_sanitize(v->string, strlen(v->string));
+			char *copy = cJSON_malloc(strlen(k) + 1);
+			if (!copy)
+				abort();
+			strcpy(copy, k);
+			free(k);
+			cJSON_free(v->string);
+			v->string = copy;
+		}
+		if (cJSON_IsString(v) && v->valuestring &&
+		    !rfx_utf8_valid(v->valuestring, strlen(v->valuestring))) {
+			char *s = rfx_utf8_sanitize(v->valuestring, strlen(v->valuestring));
+			cJSON_SetValuestring(v, s);
+			free(s);
+		}
+		sanitize_tree(v->child);
+	}
+}
+
+cJSON *normalize_raw(const cJSON *v)
+{
+	cJSON *copy = v ? cJSON_Duplicate(v, true) : NULL;
+	if (v && !copy)
+		abort();
+	if (copy) {
+		cJSON *next = copy->next;
+		copy->next = NULL; /* a duplicate has no siblings, but be sure the walk stays inside it */
+		sanitize_tree(copy);
+		copy->next = next;
+	}
+	return copy;
+}

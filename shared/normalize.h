@@ -1,4 +1,4 @@
-/* normalize.h -- source payloads to normalized events. One module per source (norm_<source>.c) behind one
+/* normalize.h -- source payloads to normalized events: one module per source (norm_<source>.c) behind one
  * table, shared by the classifier's webhook endpoints and the poller so identical input gives identical
  * events. */
 #ifndef RFX_NORMALIZE_H
@@ -80,6 +80,9 @@ rfx_err normalize_get_time(normalize_ctx *c, const cJSON *obj, const char *key, 
 /* A string, a number or a boolean as text (numbers without a needless fraction, null as ""); NULL for arrays
  * and objects. Returns v's own string or buf. */
 const char *normalize_scalar(const cJSON *v, char buf[32]);
+/* A deep copy of v for event.raw with every string and member name made valid UTF-8 (nothing else changed).
+ */
+cJSON *normalize_raw(const cJSON *v);
 /* Copies the scalar members of obj into e's tags, stringified; nested arrays and objects are skipped. */
 void normalize_scalar_tags(event *e, const cJSON *obj);
 

@@ -12,15 +12,15 @@
 
 /* tests/fixtures, found from $REFLEX_FIXTURES, the working directory, or the binary (build/tests/shared/x).
  */
-static const char *fixture_dir(void)
+static __attribute__((unused)) const char *fixture_dir(void)
 {
-	static char dir[PATH_MAX];
+	static char dir[PATH_MAX + 32];
 	const char *env = getenv("REFLEX_FIXTURES");
 	if (env)
 		return env;
 	if (access("tests/fixtures", R_OK) == 0)
 		return "tests/fixtures";
-	char exe[PATH_MAX];
+	char exe[PATH_MAX / 2];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return "tests/fixtures";
@@ -34,9 +34,9 @@ static const char *fixture_dir(void)
 	return dir;
 }
 
-static cJSON *fixture_json(const char *rel)
+static __attribute__((unused)) cJSON *fixture_json(const char *rel)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX * 2];
 	char *text = NULL;
 	size_t len = 0;
 	snprintf(path, sizeof(path), "%s/%s", fixture_dir(), rel);
@@ -60,7 +60,7 @@ typedef struct norm_result {
 	const char *field;
 } norm_result;
 
-static void norm_run_json(const char *source, const cJSON *body, norm_result *r)
+static __attribute__((unused)) void norm_run_json(const char *source, const cJSON *body, norm_result *r)
 {
 	const normalizer *n = normalizer_find(source);
 	if (!n) {
@@ -72,7 +72,7 @@ static void norm_run_json(const char *source, const cJSON *body, norm_result *r)
 	r->rc = n->parse(body, &r->list, r->err, sizeof(r->err), &r->field);
 }
 
-static void norm_run_text(const char *source, const char *text, norm_result *r)
+static __attribute__((unused)) void norm_run_text(const char *source, const char *text, norm_result *r)
 {
 	cJSON *body = cJSON_Parse(text);
 	if (!body) {
@@ -83,14 +83,14 @@ static void norm_run_text(const char *source, const char *text, norm_result *r)
 	cJSON_Delete(body);
 }
 
-static void norm_run_fixture(const char *source, const char *rel, norm_result *r)
+static __attribute__((unused)) void norm_run_fixture(const char *source, const char *rel, norm_result *r)
 {
 	cJSON *body = fixture_json(rel);
 	norm_run_json(source, body, r);
 	cJSON_Delete(body);
 }
 
-static int64_t ms_of(const char *iso)
+static __attribute__((unused)) int64_t ms_of(const char *iso)
 {
 	int64_t ms = 0;
 	if (rfx_parse_time(iso, &ms) != RFX_OK)
