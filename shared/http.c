@@ -335,6 +335,25 @@ static void allowed_methods(const http_server *s, const char *path, char *out, s
 	free(store);
 }
 
+/* Scratch space for param values: on the stack for ordinary paths. */
+typedef struct param_store {
+	char small[512];
+	char *p;
+} param_store;
+
+static char *store_get(param_store *ps, const char *path)
+{
+	size_t need = strlen(path) + 2;
+	ps->p = need <= sizeof(ps->small) ? ps->small : rfx_malloc(need);
+	return ps->p;
+}
+
+static void store_free(param_store *ps)
+{
+	if (ps->p != ps->small)
+		free(ps->p);
+}
+
 /* ---- metrics and access log ---- */
 
 static metric *code_counter(croute *c, int status)
@@ -463,7 +482,8 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *conn, con
 				double t0)
 {
 	char remote[INET6_ADDRSTRLEN];
-	char *store = rfx_malloc(strlen(path) + 2);
+	param_store ps;
+	char *store = store_get(&ps, path);
 	http_req req = {
 	    .method = method, .path = path, .body = body ? body : "", .body_len = body_len, .conn = conn};
 	http_resp resp;
@@ -479,7 +499,7 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *conn, con
 	enum MHD_Result ret = send_resp(conn, &resp);
 	buf_free(&resp.body);
 	observe(c, method, path, status, t0, req.remote_addr);
-	free(store);
+	store_free(&ps);
 	return ret;
 }
 
@@ -512,10 +532,10 @@ static enum MHD_Result first_call(http_server *s, struct MHD_Connection *conn, c
 	double t0 = rfx_mono_sec();
 	http_resp resp;
 	bool known;
-	char *store = rfx_malloc(strlen(path) + 2);
+	param_store ps;
 	http_req tmp;
-	const croute *c = route_find(s, method, path, &tmp, store, &known);
-	free(store);
+	const croute *c = route_find(s, method, path, &tmp, store_get(&ps, path), &known);
+	store_free(&ps);
 	if (!c) {
 		char allow[128];
 		resp_init(&resp);

@@ -1,0 +1,228 @@
+/* audit.c -- the audit dispatcher (one process-wide sink chosen from the config) and the JSON-lines file
+ * sink. */
+#include "audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+rfx_err (*audit_kafka_open_fn)(const cfg_common *cfg, audit_sink *out, char *err, size_t errlen) = NULL;
+/* Pulls audit_kafka.o (whose constructor sets audit_kafka_open_fn) out of libreflex.a into every binary. */
+extern const char audit_kafka_linked;
+static const char *const audit_kafka_ref __attribute__((used)) = &audit_kafka_linked;
+
+static pthread_mutex_t audit_lock = PTHREAD_MUTEX_INITIALIZER;
+static audit_sink sink;
+static bool have_sink;
+static char audit_svc[64] = "reflex";
+static int64_t last_failure_log_ms;
+
+/* ---- the file sink ---- */
+
+typedef struct file_sink {
+	int fd;
+	char *path;
+} file_sink;
+
+static rfx_err file_write(void *ctx, const char *key, const char *json, size_t len)
+{
+	file_sink *f = ctx;
+	char *line = rfx_malloc(len + 1);
+	memcpy(line, json, len);
+	line[len] = '\n';
+	/* One write() per record: with O_APPEND, concurrent writers never interleave lines. */
+	size_t off = 0;
+	rfx_err rc = RFX_OK;
+	while (off < len + 1) {
+		ssize_t w = write(f->fd, line + off, len + 1 - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = RFX_ERR_IO;
+			break;
+		}
+		off += (size_t)w;
+	}
+	free(line);
+	return rc;
+}
+
+static void file_flush(void *ctx, int timeout_ms)
+{
+	file_sink *f = ctx;
+	fsync(f->fd);
+}
+
+static void file_close(void *ctx)
+{
+	file_sink *f = ctx;
+	fsync(f->fd);
+	close(f->fd);
+	free(f->path);
+	free(f);
+}
+
+static const audit_sink_ops file_ops = {"file", file_write, file_flush, file_close};
+
+static void make_parent_dir(const char *path)
+{
+	char *dir = rfx_strdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		rfx_mkdirs(dir);
+	}
+	free(dir);
+}
+
+rfx_err audit_file_open(const char *path, audit_sink *out, char *err, size_t errlen)
+{
+	make_parent_dir(path);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		snprintf(err, errlen, "audit_file %s: %s", path, strerror(errno));
+		return RFX_ERR_IO;
+	}
+	file_sink *f = rfx_calloc(1, sizeof(*f));
+	f->fd = fd;
+	f->path = rfx_strdup(path);
+	out->ops = &file_ops;
+	out->ctx = f;
+	return RFX_OK;
+}
+
+/* ---- the dispatcher ---- */
+
+rfx_err audit_init(const char *svc, const cfg_common *cfg, char *err, size_t errlen)
+{
+	audit_sink s = {0};
+	rfx_err rc = RFX_OK;
+	if (cfg->kafka_brokers) {
+		if (!audit_kafka_open_fn) {
+			snprintf(err, errlen, "kafka_brokers is set but this build has no Kafka audit sink");
+			return RFX_ERR_UNAVAILABLE;
+		}
+		rc = audit_kafka_open_fn(cfg, &s, err, errlen);
+	} else if (cfg->audit_file) {
+		rc = audit_file_open(cfg->audit_file, &s, err, errlen);
+	}
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&audit_lock);
+	if (svc)
+		snprintf(audit_svc, sizeof(audit_svc), "%s", svc);
+	audit_sink old = sink;
+	bool had = have_sink;
+	sink = s;
+	have_sink = s.ops != NULL;
+	pthread_mutex_unlock(&audit_lock);
+	if (had && old.ops->close)
+		old.ops->close(old.ctx);
+	LOG_INFO("audit sink", "sink", have_sink ? s.ops->name : "none", "path",
+		 cfg->kafka_brokers ? NULL : cfg->audit_file, "topic",
+		 cfg->kafka_brokers ? cfg->kafka_audit_topic : NULL);
+	return RFX_OK;
+}
+
+/* Builds {type, ts, svc, ...fields}; fields' own type/ts/svc never override ours. */
+static cJSON *build_record(const char *type, cJSON *fields)
+{
+	char ts[32];
+	rfx_iso8601(rfx_now_ms(), ts);
+	cJSON *rec = cJSON_CreateObject();
+	cJSON_AddStringToObject(rec, "type", type);
+	cJSON_AddStringToObject(rec, "ts", ts);
+	cJSON_AddStringToObject(rec, "svc", audit_svc);
+	while (fields && fields->child) {
+		cJSON *item = cJSON_DetachItemViaPointer(fields, fields->child);
+		const char *k = item->string;
+		if (!k || strcmp(k, "type") == 0 || strcmp(k, "ts") == 0 || strcmp(k, "svc") == 0)
+			cJSON_Delete(item);
+		else
+			cJSON_AddItemToObject(rec, k, item);
+	}
+	cJSON_Delete(fields);
+	return rec;
+}
+
+/* Called under audit_lock; the handles are cached so the registry is searched once per sink and result. */
+static void count(const char *sink_name, const char *result)
+{
+	static struct {
+		const char *sink, *result;
+		metric *m;
+	} cache[8];
+	size_t i;
+	for (i = 0; i < RFX_ARRAY_LEN(cache) && cache[i].m; i++)
+		if (cache[i].sink == sink_name && strcmp(cache[i].result, result) == 0)
+			break;
+	if (i < RFX_ARRAY_LEN(cache) && cache[i].m) {
+		metrics_inc(cache[i].m);
+		return;
+	}
+	char labels[96];
+	snprintf(labels, sizeof(labels), "sink=\"%s\",result=\"%s\"", sink_name, result);
+	metric *m = metrics_counter("reflex_audit_records_total", labels, "Audit records by sink and result");
+	if (i < RFX_ARRAY_LEN(cache)) {
+		cache[i].sink = sink_name;
+		cache[i].result = result;
+		cache[i].m = m;
+	}
+	metrics_inc(m);
+}
+
+static void log_failure(const char *sink_name, rfx_err rc)
+{
+	int64_t now = rfx_mono_ms();
+	if (now - last_failure_log_ms < 60000 && last_failure_log_ms)
+		return;
+	last_failure_log_ms = now;
+	LOG_WARN("audit write failed", "sink", sink_name, "error", rfx_strerror(rc));
+}
+
+void audit_emit(const char *type, cJSON *fields)
+{
+	if (fields && !cJSON_IsObject(fields)) {
+		cJSON_Delete(fields);
+		fields = NULL;
+	}
+	cJSON *rec = build_record(type ? type : "unknown", fields);
+	const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "source_id"));
+	char *json = cJSON_PrintUnformatted(rec);
+	const char *name = "none", *result = "skipped";
+	pthread_mutex_lock(&audit_lock);
+	if (have_sink && json) {
+		name = sink.ops->name;
+		rfx_err rc = sink.ops->write(sink.ctx, key, json, strlen(json));
+		result = rc ? "error" : "ok";
+		if (rc)
+			log_failure(name, rc);
+	}
+	count(name, result);
+	pthread_mutex_unlock(&audit_lock);
+	free(json);
+	cJSON_Delete(rec);
+}
+
+void audit_shutdown(int flush_timeout_ms)
+{
+	pthread_mutex_lock(&audit_lock);
+	audit_sink s = sink;
+	bool had = have_sink;
+	have_sink = false;
+	memset(&sink, 0, sizeof(sink));
+	pthread_mutex_unlock(&audit_lock);
+	if (!had)
+		return;
+	if (s.ops->flush)
+		s.ops->flush(s.ctx, flush_timeout_ms);
+	if (s.ops->close)
+		s.ops->close(s.ctx);
+}
