@@ -3,11 +3,13 @@
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libssh-dev
 librdkafka-dev libssl-dev libcmocka-dev clang clang-format libclang-rt-14-dev prometheus-alertmanager
-openssh-server openssh-client wrk valgrind curl jq iproute2 python3 openjdk-17-jre-headless maven"
+openssh-server openssh-client wrk valgrind curl jq iproute2 python3 openjdk-17-jre-headless maven chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
+# npm installs the /map page's graph library at build time; any Node.js with npm will do.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "deps: missing Debian packages:$missing" >&2
