@@ -281,7 +281,8 @@ static const rule **names_slot(const name_set *ns, const char *name)
 			return &ns->slots[i];
 }
 
-/* Adds an error for each rule of v whose name an earlier file took; true when there is none. */
+/* Adds an error (when errs is not NULL) for each rule of v whose name an earlier file took; true when there
+ * is none. */
 static bool names_free(const name_set *ns, rule **v, size_t n, rules_errors *errs)
 {
 	bool ok = true;
@@ -289,11 +290,13 @@ static bool names_free(const name_set *ns, rule **v, size_t n, rules_errors *err
 		const rule *prev = *names_slot(ns, v[i]->name);
 		if (!prev)
 			continue;
+		ok = false;
+		if (!errs)
+			continue;
 		char msg[400];
 		snprintf(msg, sizeof(msg), "name: duplicate rule name \"%s\" (already defined at %s:%d)",
 			 v[i]->name, prev->file, prev->name_line);
 		rules_errors_add(errs, v[i]->file, v[i]->name_line, v[i]->name_col, msg);
-		ok = false;
 	}
 	return ok;
 }
@@ -330,6 +333,7 @@ static void accept_parsed(rs_file *f)
  * clashes, else its last good version when that is clash-free. Returns true when f has a problem. */
 static bool choose(rs_file *f, name_set *ns, rule_vec *out, rules_errors *errs)
 {
+	bool same = f->ngood == f->nparsed && (f->ngood == 0 || f->good[0] == f->parsed[0]);
 	if (f->parsed_ok && names_free(ns, f->parsed, f->nparsed, errs)) {
 		accept_parsed(f);
 		take(ns, out, f->good, f->ngood);
@@ -337,7 +341,8 @@ static bool choose(rs_file *f, name_set *ns, rule_vec *out, rules_errors *errs)
 	}
 	if (!f->parsed_ok)
 		rules_errors_append(errs, &f->errs);
-	if (f->ngood && names_free(ns, f->good, f->ngood, errs))
+	if (f->ngood && !(f->parsed_ok && same) &&
+	    names_free(ns, f->good, f->ngood, f->parsed_ok ? NULL : errs))
 		take(ns, out, f->good, f->ngood);
 	return true;
 }
