@@ -40,7 +40,7 @@ SHARED_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard shared/*.c))
 LIBREFLEX := $(BUILD)/libreflex.a
 BINS := $(foreach s,$(SERVICES),$(BUILD)/bin/$(BIN_$(s)))
 
-.PHONY: all deps test unit integration run fuzz bench clean format images stack stack-down test-stack
+.PHONY: all deps test unit integration run fuzz bench bench-bins clean format images stack stack-down test-stack
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -103,9 +103,17 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $$(foreach s,$$(SERVICES),$$(if $$(findstring $$
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: all
+bench: all bench-bins
 	@scripts/deps.sh
 	bench/run.sh
+
+bench-bins: $(BUILD)/bench/bare_mhd $(BUILD)/bench/match_bench
+$(BUILD)/bench/bare_mhd: bench/classifier/bare_mhd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+$(BUILD)/bench/match_bench: bench/classifier/match_bench.c $(BUILD)/libclassifier.a $(LIBREFLEX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iclassifier $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -124,3 +132,16 @@ integration: $(TOOLS)
 $(BUILD)/tools/%: tests/tools/%.c $(LIBREFLEX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Containers (deploy/README.md): service images, the bundle as a single-node swarm stack, and its end-to-end test.
+images:
+	REFLEX_VERSION=$(VERSION) scripts/docker-images.sh
+
+stack:
+	REFLEX_VERSION=$(VERSION) scripts/docker-stack.sh up
+
+stack-down:
+	scripts/docker-stack.sh down
+
+test-stack:
+	REFLEX_VERSION=$(VERSION) python3 -m pytest -q tests/stack

@@ -32,11 +32,38 @@ cJSON *classify_action_body(const rule *r, const eval_ctx *c, const char *action
 	return body;
 }
 
-static void count_decision(const char *status)
+/* Metric handles, registered once at start so the hot path never searches the registry. */
+static const char *const decision_statuses[] = {"dispatched", "pending",     "refused",
+						"failed",     "recorded",    "no-action",
+						"error",      "investigate", "would-act"};
+static metric *m_events[SRC__COUNT], *m_decisions[RFX_ARRAY_LEN(decision_statuses)], *m_duplicates,
+    *m_seconds;
+
+void classify_init_metrics(void)
 {
 	char labels[64];
-	snprintf(labels, sizeof(labels), "status=\"%s\"", status);
-	metrics_inc(metrics_counter("reflex_decisions_total", labels, "Decisions made, by status"));
+	for (int s = 0; s < SRC__COUNT; s++) {
+		snprintf(labels, sizeof(labels), "source=\"%s\"", event_source_name((event_source)s));
+		m_events[s] =
+		    metrics_counter("reflex_events_total", labels, "Events accepted for classification");
+	}
+	for (size_t i = 0; i < RFX_ARRAY_LEN(decision_statuses); i++) {
+		snprintf(labels, sizeof(labels), "status=\"%s\"", decision_statuses[i]);
+		m_decisions[i] =
+		    metrics_counter("reflex_decisions_total", labels, "Decisions made, by status");
+	}
+	m_duplicates =
+	    metrics_counter("reflex_events_duplicate_total", NULL, "Repeated notifications of a known state");
+	m_seconds = metrics_histogram("reflex_classify_seconds", NULL, "Time to classify one event");
+}
+
+static void count_decision(const char *status)
+{
+	for (size_t i = 0; i < RFX_ARRAY_LEN(decision_statuses); i++)
+		if (!strcmp(decision_statuses[i], status)) {
+			metrics_inc(m_decisions[i]);
+			return;
+		}
 }
 
 /* An action rendered and waiting to be sent once its event is in the history. */
@@ -166,8 +193,7 @@ static cJSON *duplicate_entry(classifier_app *app, const event *ev, const char *
 	cJSON *decisions = cJSON_DetachItemFromObjectCaseSensitive(stored, "decisions");
 	cJSON_AddItemToObject(entry, "decisions", decisions ? decisions : cJSON_CreateArray());
 	cJSON_Delete(stored);
-	metrics_inc(metrics_counter("reflex_events_duplicate_total", NULL,
-				    "Repeated notifications of a known state"));
+	metrics_inc(m_duplicates);
 	LOG_INFO("event duplicate", "event_id", dup_of, "source", event_source_name(ev->source), "source_id",
 		 ev->source_id, "state", event_state_name(ev->state));
 	return entry;
@@ -196,10 +222,7 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 	if (act && history_seen(app->hist, ev, dup_of))
 		return duplicate_entry(app, ev, dup_of);
 	if (act) {
-		char labels[64];
-		snprintf(labels, sizeof(labels), "source=\"%s\"", event_source_name(ev->source));
-		metrics_inc(
-		    metrics_counter("reflex_events_total", labels, "Events accepted for classification"));
+		metrics_inc(m_events[ev->source]);
 		audit_event("event.received", ev, NULL, NULL);
 		if (app->topo) {
 			if (ev->state == EV_OPEN)
@@ -234,9 +257,7 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 		double ms = (rfx_mono_sec() - t0) * 1000.0;
 		log_decisions(ev, decisions, ms);
 		audit_event("event.classified", ev, decisions, impact);
-		metrics_observe(
-		    metrics_histogram("reflex_classify_seconds", NULL, "Time to classify one event"),
-		    ms / 1000.0);
+		metrics_observe(m_seconds, ms / 1000.0);
 	}
 	if (impact)
 		cJSON_AddItemToObject(entry, "impact", impact);

@@ -15,6 +15,9 @@
  * de-duplicated, and each decision carries the rendered action. */
 cJSON *classify_event(classifier_app *app, event *ev, bool act);
 
+/* Registers the classifier's metrics; call once before serving. */
+void classify_init_metrics(void);
+
 /* Builds the action request body for rule r and event ev (the contract in docs/api/action-handler.yaml); NULL
  * with a reason when a template cannot be rendered. Shared with `reflex rules test`. */
 struct rule;

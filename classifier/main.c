@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "app.h"
 #include "audit.h"
+#include "classify.h"
 #include "httpc.h"
 #include "log.h"
 #include "rulestore.h"
@@ -172,6 +173,7 @@ static rfx_err app_start(classifier_app *app)
 		fprintf(stderr, "reflex-classifier: audit: %s\n", err);
 		return RFX_ERR_INVAL;
 	}
+	classify_init_metrics();
 	app->hist = history_new((size_t)c->history_size, (size_t)c->dedup_size);
 	topology_opts topts = {.interval_ms = c->topology_interval_ms};
 	app->topo = topology_store_new(&topts);
