@@ -144,6 +144,8 @@ static void sshpool_options(sshpool *p, ssh_session s, const char *host, int por
 	ssh_options_set(s, SSH_OPTIONS_USER, user);
 	ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &sec);
 	ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usec);
+	/* Without it Nagle and delayed ACKs add 40 ms to every channel request. */
+	ssh_options_set(s, SSH_OPTIONS_NODELAY, &yes);
 	/* Only our own files count: no ~/.ssh/config, no ~/.ssh/known_hosts, no /etc/ssh/ssh_known_hosts. */
 	ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);
 	ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, p->known_hosts);
