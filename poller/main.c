@@ -118,8 +118,8 @@ static rfx_err start_http(poller_app *app)
 	char port[16], feeds[16];
 	snprintf(port, sizeof(port), "%d", http_server_port(app->http));
 	snprintf(feeds, sizeof(feeds), "%zu", app->nrunners);
-	LOG_INFO("listening", "bind", c->common.bind, "port", port, "feeds", feeds, "state_dir", c->state_dir,
-		 "version", REFLEX_VERSION);
+	LOG_INFO("poller started", "bind", c->common.bind, "port", port, "feeds", feeds, "state_dir",
+		 c->state_dir, "version", REFLEX_VERSION);
 	return RFX_OK;
 }
 

@@ -534,3 +534,79 @@ class RecordingClassifier(FakeAPI):
 
         handler.do_POST = do_POST
         return self
+
+
+# ---------------------------------------------------------------- poller test helpers
+
+def start_poller(services, workdir, classifier_url, feeds, token="test-token", start=True, name="reflex-poller",
+                 **config):
+    """A real reflex-poller forwarding to classifier_url with feeds (list of dicts), quick retries for tests."""
+    from harness import Service
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    tok = workdir / "classifier-token"
+    tok.write_text(token + "\n")
+    cfg = {"classifier_url": classifier_url, "classifier_token_file": str(tok),
+           "state_dir": str(workdir / "poller-state"), "feeds": feeds, "forward_retry_min": "50ms",
+           "forward_retry_max": "500ms", "forward_timeout": "2s"}
+    cfg.update(config)
+    svc = services.add(Service("reflex-poller", workdir, cfg, name=name))
+    return svc.start() if start else svc
+
+
+def secret_file(workdir, name, value):
+    p = Path(workdir) / name
+    p.write_text(value + "\n")
+    return str(p)
+
+
+_METRIC_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$')
+
+
+def metrics(svc):
+    """GET /metrics as {(name, frozenset of label pairs): value}."""
+    out = {}
+    for line in svc.request("GET", "/metrics").text.splitlines():
+        m = _METRIC_RE.match(line.strip())
+        if not m or line.startswith("#"):
+            continue
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def metric(svc, name, **labels):
+    """The value of one series (0 when absent)."""
+    want = frozenset((k, str(v)) for k, v in labels.items())
+    return metrics(svc).get((name, want), 0.0)
+
+
+def wait_polls(svc, feed, n=1, timeout=15.0):
+    """Waits until the feed has completed n more polls (successful or not) than now."""
+    from harness import wait_for
+    start = metric(svc, "reflex_poller_polls_total", feed=feed)
+    wait_for(lambda: metric(svc, "reflex_poller_polls_total", feed=feed) >= start + n, timeout,
+             what=f"{n} polls of {feed}")
+
+
+def wait_delivered(svc, timeout=15.0):
+    """Waits until the poller's outbox is empty (everything delivered or dropped)."""
+    from harness import wait_for
+    wait_for(lambda: metric(svc, "reflex_poller_outbox_pending") == 0, timeout, what="an empty outbox")
+
+
+def classifier_events(c, source_id=None, limit=1000):
+    q = f"limit={limit}" + (f"&source_id={urllib.parse.quote(source_id)}" if source_id else "")
+    r = c.request("GET", "/v1/events?" + q)
+    assert r.status == 200, r
+    return r.json()["events"]
+
+
+def received(c, source=None):
+    """What the classifier received, oldest first, as (source_id, state) pairs; duplicates included."""
+    out = []
+    for e in reversed(classifier_events(c)):
+        if source and e["source"] != source:
+            continue
+        out.extend([(e["source_id"], e["state"])] * (1 + int(e.get("duplicates", 0))))
+    return out
