@@ -10,6 +10,7 @@ $REFLEX_KAFKA_CACHE, else ~/.cache/reflex/kafka-<version>. The machine's Java ru
 what is missing (java, mvn or the jars) so tests can skip with that message, or fail when REFLEX_REQUIRE_KAFKA=1.
 """
 import base64
+import json
 import os
 import shutil
 import signal
@@ -20,9 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import ROOT, free_port, wait_for
+import pytest
+
+from harness import BUILD, ROOT, free_port, wait_for
 
 FETCH = ROOT / "scripts" / "kafka-fetch.sh"
+TOOLS = BUILD / "tools"
 _cache_dir = None
 _fetch_error = None
 
@@ -52,6 +56,40 @@ def kafka_skip_reason():
         return None
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         return str(e)
+
+
+def require_kafka():
+    """Skips the calling test with the plain reason when no broker can be started; fails instead under CI or with
+    REFLEX_REQUIRE_KAFKA=1, where a missing broker is a broken setup, not an optional extra."""
+    reason = kafka_skip_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI") or os.environ.get("REFLEX_REQUIRE_KAFKA") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def tool(name):
+    path = TOOLS / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run 'make tools'")
+    return str(path)
+
+
+def consume(bootstrap, topic, timeout_ms=30000):
+    """Every record of topic (read back with librdkafka by tests/tools/kafka_consume) as dicts with partition,
+    offset, key and value (the value parsed as JSON)."""
+    r = subprocess.run([tool("kafka_consume"), bootstrap, topic, str(timeout_ms)], capture_output=True, text=True,
+                       timeout=timeout_ms / 1000 + 30)
+    if r.returncode == 3:
+        return []
+    assert r.returncode == 0, f"kafka_consume failed: {r.stderr}"
+    out = []
+    for line in r.stdout.splitlines():
+        rec = json.loads(line)
+        rec["value"] = json.loads(rec["value"])
+        out.append(rec)
+    return out
 
 
 def _kafka_uuid():
