@@ -64,6 +64,7 @@
     cy = cytoscape({
       container: $('graph'),
       wheelSensitivity: 0.3,
+      maxZoom: 1.6,
       style: [
         { selector: 'node', style: {
           'label': 'data(label)', 'background-color': '#3b78e7', 'color': '#202124', 'font-size': 12,
@@ -105,6 +106,37 @@
     return nodes.concat(edges);
   }
 
+  // Clients above the services they use: a node's level is the longest chain of clients above it (relaxed at most
+  // once per node, so cycles end), and each level is ordered by where its clients sit to keep edges short.
+  function layered(cy) {
+    const nodes = cy.nodes().toArray();
+    const level = new Map(nodes.map((n) => [n.id(), 0]));
+    for (let round = 0; round < nodes.length; round++) {
+      let moved = false;
+      cy.edges().forEach((e) => {
+        const want = level.get(e.source().id()) + 1;
+        if (e.source().id() !== e.target().id() && want > level.get(e.target().id()) && want < nodes.length) {
+          level.set(e.target().id(), want);
+          moved = true;
+        }
+      });
+      if (!moved) break;
+    }
+    const rows = [];
+    nodes.sort((a, b) => a.id().localeCompare(b.id()));
+    for (const n of nodes) (rows[level.get(n.id())] = rows[level.get(n.id())] || []).push(n);
+    const pos = {};
+    rows.forEach((row, depth) => {
+      const xs = (n) => {
+        const up = n.incomers('node').toArray().filter((m) => pos[m.id()]);
+        return up.length ? up.reduce((s, m) => s + pos[m.id()].x, 0) / up.length : 0;
+      };
+      if (depth > 0) row.sort((a, b) => xs(a) - xs(b));
+      row.forEach((n, i) => { pos[n.id()] = { x: (i - (row.length - 1) / 2) * 170, y: depth * 150 }; });
+    });
+    return (n) => pos[n.id()];
+  }
+
   function drawGraph(g) {
     if (!cy) initCy();
     const els = elementsOf(g);
@@ -125,7 +157,8 @@
     const key = Array.from(want).sort().join('|');
     if (key !== layoutKey) {
       layoutKey = key;
-      cy.layout({ name: 'breadthfirst', directed: true, spacingFactor: 1.3, padding: 30, animate: false }).run();
+      cy.layout({ name: 'preset', positions: layered(cy), fit: false, animate: false }).run();
+      cy.fit(cy.elements(), 40);
     }
   }
 
@@ -242,6 +275,9 @@
     $('token-form').hidden = true;
     fetchGraph().then(render, (err) => setStatus(err.message, true));
   });
+
+  // For operators' consoles and the browser test: the graph instance and the last graph drawn.
+  window.reflexMap = { get cy() { return cy; }, get graph() { return graph; } };
 
   if (typeof cytoscape === 'undefined') {
     setStatus('the graph library did not load: run `make` (npm ci in web/) on the classifier host', true);
