@@ -45,10 +45,13 @@ const cfg_opt config_common_opts[] = {
     {"kafka_audit_topic", CFG_STRING, offsetof(cfg_common, kafka_audit_topic), "reflex.audit", 0, 0, NULL,
      "Kafka topic of the audit stream", NULL, NULL, NULL},
     {"kafka_properties", CFG_STRMAP, offsetof(cfg_common, kafka_properties), "{}", 0, 0, NULL,
-     "Extra librdkafka properties (e.g. security.protocol); secrets belong in files", NULL, NULL, NULL},
+     "Extra librdkafka properties (e.g. security.protocol); `<name>_file: path` reads a secret value from a "
+     "file",
+     NULL, NULL, NULL},
     {"audit_spool_dir", CFG_STRING, offsetof(cfg_common, audit_spool_dir), NULL, 0, 0, NULL,
-     "Directory where audit records wait while Kafka is unreachable; unset: in memory only", NULL, NULL,
-     NULL},
+     "Directory of the local spool where audit records wait while Kafka is unreachable; unset: "
+     "$TMPDIR/<binary>-audit-spool",
+     NULL, NULL, NULL},
     {"max_body_bytes", CFG_SIZE, offsetof(cfg_common, max_body_bytes), "1MiB", KIB, 64 * MIB, NULL,
      "Largest accepted HTTP request body; larger requests get 413", NULL, NULL, NULL},
     {"http_threads", CFG_INT, offsetof(cfg_common, http_threads), "4", 1, 64, NULL,
@@ -119,6 +122,10 @@ static void fmt_duration(long long ms, char *out, size_t len)
 		const char *unit;
 		long long mul;
 	} u[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+	if (ms == 0) {
+		snprintf(out, len, "0s");
+		return;
+	}
 	for (size_t i = 0; i < RFX_ARRAY_LEN(u); i++) {
 		if (ms != 0 && ms % u[i].mul == 0) {
 			snprintf(out, len, "%lld%s", ms / u[i].mul, u[i].unit);

@@ -644,6 +644,14 @@ static void free_routes(http_server *s)
 	free(s->unmatched.by_code);
 }
 
+static bool needs_tokens(const http_server *s)
+{
+	for (size_t i = 0; i < s->nroutes; i++)
+		if (s->routes[i].r->auth == HTTP_AUTH_TOKEN || s->routes[i].r->auth == HTTP_AUTH_ADMIN)
+			return true;
+	return false;
+}
+
 static bool parse_bind(const char *bind, int port, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -703,6 +711,8 @@ rfx_err http_server_start(const http_server_opts *opts, http_server **out)
 	s->port = di ? di->port : opts->port;
 	snprintf(port, sizeof(port), "%d", s->port);
 	LOG_INFO("listening", "bind", opts->bind, "port", port);
+	if (!opts->tokens && needs_tokens(s))
+		LOG_WARN("the API is open: no api_tokens_file is configured", "port", port);
 	*out = s;
 	return RFX_OK;
 }
