@@ -359,8 +359,8 @@ static void agent_free(agent *a)
 int main(int argc, char **argv)
 {
 	static agent a;
+	static char **rest_argv; /* lives for the process (config.h) */
 	int rest_argc, rc = 1;
-	char **rest_argv;
 	cfg_action act = config_init(&agent_spec, &a.cfg, argc, argv, &rest_argc, &rest_argv);
 	if (act != CFG_RUN)
 		return act == CFG_EXIT_OK ? 0 : 1;

@@ -788,7 +788,8 @@ static uint32_t node_by_addr(const topology_store *s, const uint8_t addr[16])
 {
 	topo_addr key;
 	memcpy(key.addr, addr, 16);
-	const topo_addr *hit = bsearch(&key, s->addrs, s->naddrs, sizeof(*s->addrs), addr_cmp);
+	const topo_addr *hit =
+	    s->naddrs ? bsearch(&key, s->addrs, s->naddrs, sizeof(*s->addrs), addr_cmp) : NULL;
 	return hit ? hit->node : TOPO_NONE;
 }
 
@@ -959,7 +960,8 @@ static void collect_ext(topology_store *s)
 			memcpy(s->ext[s->next++].addr, l->v[k].addr, 16);
 		}
 	}
-	qsort(s->ext, s->next, sizeof(*s->ext), ext_cmp);
+	if (s->next)
+		qsort(s->ext, s->next, sizeof(*s->ext), ext_cmp);
 	size_t w = 0;
 	for (size_t r = 0; r < s->next; r++)
 		if (!w || memcmp(s->ext[w - 1].addr, s->ext[r].addr, 16))
@@ -972,7 +974,7 @@ static uint32_t ext_server_id(const topology_store *s, const uint8_t addr[16])
 {
 	topo_ext key;
 	memcpy(key.addr, addr, 16);
-	const topo_ext *hit = bsearch(&key, s->ext, s->next, sizeof(*s->ext), ext_cmp);
+	const topo_ext *hit = s->next ? bsearch(&key, s->ext, s->next, sizeof(*s->ext), ext_cmp) : NULL;
 	return hit ? (uint32_t)(s->nnodes + (size_t)(hit - s->ext)) : ext_other_id(s);
 }
 
