@@ -35,7 +35,8 @@ static size_t pages_seen;
 
 static void set_script(const scripted *s, size_t n)
 {
-	memcpy(script, s, n * sizeof(*s));
+	if (n)
+		memcpy(script, s, n * sizeof(*s));
 	nscript = n;
 }
 
