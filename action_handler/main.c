@@ -95,12 +95,13 @@ int main(int argc, char **argv)
 	int rest_argc, rc = 1;
 	char **rest_argv;
 	cfg_action act = config_init(&ah_config_spec, &app.cfg, argc, argv, &rest_argc, &rest_argv);
-	if (act != CFG_RUN)
-		return act == CFG_EXIT_OK ? 0 : 1;
-	if (rest_argc > 1) {
+	bool extra = rest_argc > 1;
+	if (extra && act == CFG_RUN)
 		fprintf(stderr, "reflex-action-handler: unknown argument '%s' (see --help)\n", rest_argv[1]);
+	free(rest_argv); /* config_init allocates it; nothing else here needs it */
+	if (act != CFG_RUN || extra) {
 		config_free(&ah_config_spec, &app.cfg);
-		return 2;
+		return act == CFG_EXIT_OK ? 0 : extra && act == CFG_RUN ? 2 : 1;
 	}
 	log_level lvl = LOG_LEVEL_INFO;
 	log_level_parse(app.cfg.common.log_level, &lvl);
