@@ -68,15 +68,15 @@ static rfx_err append_quoted(rfx_buf *b, const char *value)
 		} else if (c < 0x80) {
 			rc = buf_putc(b, (char)c);
 		} else {
-			size_t maxn = len - i < 4 ? len - i : 4;
-			for (n = maxn; n >= 2 && !rfx_utf8_valid(value + i, n); n--)
-				;
-			if (n >= 2)
+			/* Exactly one UTF-8 sequence, sized by its lead byte: a longer valid span would carry
+			 * the quotes and backslashes after it out unescaped. */
+			n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+			if (n <= len - i && rfx_utf8_valid(value + i, n)) {
 				rc = buf_append(b, value + i, n);
-			else
+			} else {
 				rc = buf_printf(b, "\\x%02x", c);
-			if (n < 2)
 				n = 1;
+			}
 		}
 		i += n;
 	}
