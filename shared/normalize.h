@@ -7,7 +7,7 @@
 #include "event.h"
 
 typedef struct normalizer {
-	const char *name; /* "alertmanager", "dynatrace", "opsgenie", "icinga", "generic" */
+	const char *name; /* "alertmanager", "dynatrace", "opsgenie", "icinga", "nagios", "generic" */
 	event_source source;
 	/* Appends one event per problem in body to out. On bad input returns RFX_ERR_INVAL with a reason (and
 	 * the offending field, when there is one) in err/field; out is left as it was. */
@@ -74,14 +74,13 @@ rfx_err normalize_get(normalize_ctx *c, const cJSON *obj, const char *key, const
 rfx_err normalize_get_str(normalize_ctx *c, const cJSON *obj, const char *key, const char *field,
 			  bool required, const char **out);
 /* A time given as an RFC 3339 string or as a number of units (unit_ms: 1 for epoch ms, 1000 for epoch
- * seconds). Absent, null, zero or negative (Go's zero time, Dynatrace's -1) leaves *ms at 0. */
+ * seconds). Absent or null leaves *ms as it is; zero or negative (Go's zero time, Dynatrace's -1) gives 0. */
 rfx_err normalize_get_time(normalize_ctx *c, const cJSON *obj, const char *key, const char *field,
 			   double unit_ms, int64_t *ms);
 /* A string, a number or a boolean as text (numbers without a needless fraction, null as ""); NULL for arrays
  * and objects. Returns v's own string or buf. */
 const char *normalize_scalar(const cJSON *v, char buf[32]);
-/* A deep copy of v for event.raw with every string and member name made valid UTF-8 (nothing else changed).
- */
+/* A deep copy of v for event.raw with every string and member name made valid UTF-8. */
 cJSON *normalize_raw(const cJSON *v);
 /* Copies the scalar members of obj into e's tags, stringified; nested arrays and objects are skipped. */
 void normalize_scalar_tags(event *e, const cJSON *obj);
