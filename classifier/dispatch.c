@@ -172,7 +172,8 @@ static size_t outbox_list(dispatch *d, char ***names_out)
 	}
 	if (dir)
 		closedir(dir);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	*names_out = names;
 	return n;
 }

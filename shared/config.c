@@ -883,9 +883,13 @@ typedef struct cfg_args {
 	char **argv;
 } cfg_args;
 
+/* The remaining arguments live for the process; a global keeps them reachable for leak checkers. */
+static char **rest_args;
+
 static bool parse_args(const cfg_spec *spec, int argc, char **argv, cfg_args *a)
 {
-	a->argv = rfx_calloc((size_t)argc + 1, sizeof(char *));
+	free(rest_args);
+	a->argv = rest_args = rfx_calloc((size_t)argc + 1, sizeof(char *));
 	a->argv[a->argc++] = argc > 0 ? argv[0] : (char *)spec->binary;
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
