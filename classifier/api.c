@@ -33,7 +33,10 @@ static bool normalize_body(const http_req *req, http_resp *resp, const normalize
 	if (rc) {
 		count_rejected("invalid_event");
 		LOG_WARN("event rejected", "source", norm->name, "error", err, "field", field);
-		http_resp_error(resp, 400, "invalid_event", err[0] ? err : rfx_strerror(rc), field);
+		if (rc == RFX_ERR_LIMIT)
+			http_resp_error(resp, 413, "too_many_events", err[0] ? err : rfx_strerror(rc), field);
+		else
+			http_resp_error(resp, 400, "invalid_event", err[0] ? err : rfx_strerror(rc), field);
 		return false;
 	}
 	if (out->n == 0) {
@@ -75,7 +78,8 @@ static void h_events_post_source(const http_req *req, http_resp *resp, void *ud)
 	const normalizer *norm = normalizer_find(req->params[0]);
 	if (!norm || !strcmp(req->params[0], "generic")) {
 		http_resp_error(resp, 404, "unknown_source",
-				"unknown source: use alertmanager, dynatrace, opsgenie or icinga", "source");
+				"unknown source: use alertmanager, dynatrace, opsgenie, icinga or nagios",
+				"source");
 		return;
 	}
 	classify_all(req, resp, ud, norm, true);
