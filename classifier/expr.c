@@ -431,8 +431,10 @@ static bool is_cmp(tok_kind k)
 static int parse_comparison(parser *p)
 {
 	operand l;
-	if (parse_operand(p, &l))
+	if (parse_operand(p, &l)) {
+		operand_clear(&l); /* the operand may be complete and the token after it bad */
 		return -1;
+	}
 	tok_kind op = p->tok.kind;
 	en_kind kind = is_cmp(op)			 ? EN_CMP
 		       : op == T_MATCH || op == T_NMATCH ? EN_MATCH

@@ -228,6 +228,161 @@ static size_t regex_bucket(const char *s)
 	return (size_t)(h % REGEX_BUCKETS);
 }
 
+/* glibc's regcomp copies the tree of a repeated element once per repetition, so nested or stacked repetitions
+ * ("(a{100}){100}", "a++++++") grow exponentially in memory. Patterns are checked before compiling: no
+ * repetition right after another (undefined in POSIX ERE anyway) and a bounded expanded size. */
+#define REGEX_MAX_LEN	 1024
+#define REGEX_MAX_WEIGHT 4096.0
+#define REGEX_MAX_GROUPS 32
+
+typedef struct re_walk {
+	double sum[REGEX_MAX_GROUPS + 1]; /* weight of each open group so far */
+	double last;			  /* weight of the element a repetition would apply to */
+	int level;
+	bool after_rep;
+} re_walk;
+
+/* Index just past the bracket expression starting at p[i] == '[', or 0 when unterminated. */
+static size_t bracket_end(const char *p, size_t i)
+{
+	i++;
+	if (p[i] == '^')
+		i++;
+	if (p[i] == ']')
+		i++;
+	while (p[i] && p[i] != ']') {
+		if (p[i] == '[' && (p[i + 1] == ':' || p[i + 1] == '=' || p[i + 1] == '.')) {
+			char close[3] = {p[i + 1], ']', '\0'};
+			const char *e = strstr(p + i + 2, close);
+			if (!e)
+				return 0;
+			i = (size_t)(e - p) + 2;
+			continue;
+		}
+		i++;
+	}
+	return p[i] ? i + 1 : 0;
+}
+
+/* Reads "{m}", "{m,}" or "{m,n}" at p[i]; the largest count it allows (m + 1 when open), 0 when not a bound.
+ */
+static size_t repeat_bound(const char *p, size_t *i)
+{
+	char *end;
+	size_t j = *i + 1;
+	if (p[j] < '0' || p[j] > '9')
+		return 0;
+	unsigned long m = strtoul(p + j, &end, 10), n = m + 1;
+	if (*end == ',' && end[1] >= '0' && end[1] <= '9')
+		n = strtoul(end + 1, &end, 10);
+	else if (*end == ',')
+		end++;
+	else
+		n = m;
+	if (*end != '}')
+		return 0;
+	*i = (size_t)(end - p);
+	return (m > n ? m : n) ? (m > n ? m : n) : 1;
+}
+
+static rfx_err walk_repeat(re_walk *w, double factor, char *err, size_t errlen)
+{
+	if (w->after_rep) {
+		snprintf(err, errlen, "a repetition operator follows another (write (x+)+ as x+)");
+		return RFX_ERR_INVAL;
+	}
+	w->sum[w->level] += w->last * (factor - 1);
+	w->last *= factor;
+	w->after_rep = true;
+	return RFX_OK;
+}
+
+static void walk_atom(re_walk *w, double weight)
+{
+	w->sum[w->level] += weight;
+	w->last = weight;
+	w->after_rep = false;
+}
+
+static rfx_err walk_group(re_walk *w, char ch, char *err, size_t errlen)
+{
+	if (ch == '(') {
+		if (w->level == REGEX_MAX_GROUPS) {
+			snprintf(err, errlen, "regex nests groups deeper than %d levels", REGEX_MAX_GROUPS);
+			return RFX_ERR_INVAL;
+		}
+		w->sum[++w->level] = 0;
+		w->last = 0;
+		w->after_rep = false;
+		return RFX_OK;
+	}
+	if (w->level == 0) { /* an unmatched ) is an ordinary character */
+		walk_atom(w, 1);
+		return RFX_OK;
+	}
+	double g = w->sum[w->level--];
+	walk_atom(w, g > 1 ? g : 1);
+	return RFX_OK;
+}
+
+static rfx_err walk_char(re_walk *w, const char *p, size_t *i, char *err, size_t errlen)
+{
+	size_t bound, end;
+	switch (p[*i]) {
+	case '(':
+	case ')':
+		return walk_group(w, p[*i], err, errlen);
+	case '|':
+		w->last = 0;
+		w->after_rep = false;
+		return RFX_OK;
+	case '*':
+	case '+':
+	case '?':
+		return walk_repeat(w, 2, err, errlen);
+	case '{':
+		bound = repeat_bound(p, i);
+		if (bound)
+			return walk_repeat(w, (double)bound, err, errlen);
+		walk_atom(w, 1);
+		return RFX_OK;
+	case '[':
+		end = bracket_end(p, *i);
+		*i = end ? end - 1 : strlen(p) - 1;
+		walk_atom(w, 1);
+		return RFX_OK;
+	case '\\':
+		*i += p[*i + 1] ? 1 : 0;
+		walk_atom(w, 1);
+		return RFX_OK;
+	default:
+		walk_atom(w, 1);
+		return RFX_OK;
+	}
+}
+
+static rfx_err regex_check(const char *p, char *err, size_t errlen)
+{
+	re_walk w = {0};
+	if (strlen(p) > REGEX_MAX_LEN) {
+		snprintf(err, errlen, "regex longer than %d bytes", REGEX_MAX_LEN);
+		return RFX_ERR_INVAL;
+	}
+	for (size_t i = 0; p[i]; i++) {
+		rfx_err rc = walk_char(&w, p, &i, err, errlen);
+		if (rc)
+			return rc;
+	}
+	for (; w.level > 0; w.level--) /* unclosed groups: regcomp reports them; count their weight anyway */
+		w.sum[w.level - 1] += w.sum[w.level];
+	if (w.sum[0] > REGEX_MAX_WEIGHT) {
+		snprintf(err, errlen, "regex too complex: its repetitions expand to more than %.0f elements",
+			 REGEX_MAX_WEIGHT);
+		return RFX_ERR_INVAL;
+	}
+	return RFX_OK;
+}
+
 static rfx_err regex_new(const char *pattern, match_regex **out, char *err, size_t errlen)
 {
 	int flags = REG_EXTENDED | REG_NOSUB;
@@ -244,6 +399,12 @@ static rfx_err regex_new(const char *pattern, match_regex **out, char *err, size
 		re->refs = 1;
 		*out = re;
 		return RFX_OK;
+	}
+	char why[200];
+	if (regex_check(p, why, sizeof(why))) {
+		snprintf(err, errlen, "invalid regex \"%.100s\": %s", pattern, why);
+		free(re);
+		return RFX_ERR_INVAL;
 	}
 	int rc = regcomp(&re->re, p, flags);
 	if (rc) {

@@ -1,6 +1,8 @@
 /* match.c -- unit tests for rule matchers, field references, the regex cache and number parsing. */
 #include "engine_fixture.h"
 
+#include <regex.h>
+
 /* Parses `v: <yaml>` and returns the matcher for v, or NULL with the diagnostic in *d. */
 static matcher *parse(const char *yaml_value, rule_diag *d)
 {
@@ -246,15 +248,88 @@ static void test_regex_cache(void **state)
 	assert_int_equal(match_regex_compile("a{", &a, err, sizeof(err)), RFX_ERR_INVAL);
 }
 
+static void test_regex_complexity(void **state)
+{
+	match_regex *re;
+	char err[300];
+	static const char *const ok[] = {"(a+)+", "a{1000}", "(ab|cd){2,5}x*",	       "[+*{]+", "\\++",
+					 "a{,",	  "x{2,}",   "^(web|app)-[0-9]{2,3}$", ")",	 "a|*"};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		rfx_err rc = match_regex_compile(ok[i], &re, err, sizeof(err));
+		if (rc == RFX_OK)
+			match_regex_free(re);
+		else if (strstr(err, "repetition") || strstr(err, "complex"))
+			fail_msg("\"%s\" refused: %s", ok[i], err);
+	}
+	assert_int_equal(match_regex_compile("a++", &re, err, sizeof(err)), RFX_ERR_INVAL);
+	assert_string_equal(
+	    err, "invalid regex \"a++\": a repetition operator follows another (write (x+)+ as x+)");
+	assert_int_equal(match_regex_compile("x*{2}", &re, err, sizeof(err)), RFX_ERR_INVAL);
+	assert_int_equal(match_regex_compile("(a{100}){100}", &re, err, sizeof(err)), RFX_ERR_INVAL);
+	assert_string_equal(err,
+			    "invalid regex \"(a{100}){100}\": regex too complex: its repetitions expand to "
+			    "more than 4096 elements");
+	assert_int_equal(
+	    match_regex_compile("((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)", &re, err, sizeof(err)),
+	    RFX_ERR_INVAL);
+	char deep[80] = "";
+	for (int i = 0; i < 33; i++)
+		strcat(deep, "(");
+	assert_int_equal(match_regex_compile(deep, &re, err, sizeof(err)), RFX_ERR_INVAL);
+	assert_string_equal(strstr(err, ": ") + 2, "regex nests groups deeper than 32 levels");
+	char big[1100];
+	memset(big, 'a', sizeof(big) - 1);
+	big[1] = '.';
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(match_regex_compile(big, &re, err, sizeof(err)), RFX_ERR_INVAL);
+	assert_string_equal(strstr(err, ": ") + 2, "regex longer than 1024 bytes");
+}
+
+/* Patterns without metacharacters skip regcomp; they must answer exactly as regexec would. */
+static void test_regex_literal_equivalence(void **state)
+{
+	static const char *const pats[] = {"nginx", "Disk Full", "web-01", "a", "-", "%", "é"};
+	static const char *const subjects[] = {
+	    "nginx is down", "NGINX",	    "disk full", "DISK FULL on /var",
+	    "web-01",	     "WEB-01.prod", "",		 "a",
+	    "100%",	     "café",	    "CAFÉ",	 "x-y"};
+	char err[300];
+	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		for (int icase = 0; icase < 2; icase++) {
+			char pat[64];
+			snprintf(pat, sizeof(pat), "%s%s", icase ? "(?i)" : "", pats[i]);
+			match_regex *re;
+			regex_t ref;
+			assert_int_equal(match_regex_compile(pat, &re, err, sizeof(err)), RFX_OK);
+			assert_int_equal(
+			    regcomp(&ref, pats[i], REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0)), 0);
+			for (size_t j = 0; j < sizeof(subjects) / sizeof(subjects[0]); j++)
+				if (match_regex_test(re, subjects[j]) !=
+				    (regexec(&ref, subjects[j], 0, NULL, 0) == 0))
+					fail_msg("\"%s\" on \"%s\" differs from regexec", pat, subjects[j]);
+			regfree(&ref);
+			match_regex_free(re);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_exact),	 cmocka_unit_test(test_any_of),
-	    cmocka_unit_test(test_glob),	 cmocka_unit_test(test_regex),
-	    cmocka_unit_test(test_not),		 cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_exact_values), cmocka_unit_test(test_describe),
-	    cmocka_unit_test(test_fields),	 cmocka_unit_test(test_field_errors),
-	    cmocka_unit_test(test_numbers),	 cmocka_unit_test(test_regex_cache),
+	    cmocka_unit_test(test_exact),
+	    cmocka_unit_test(test_any_of),
+	    cmocka_unit_test(test_glob),
+	    cmocka_unit_test(test_regex),
+	    cmocka_unit_test(test_not),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_exact_values),
+	    cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_field_errors),
+	    cmocka_unit_test(test_numbers),
+	    cmocka_unit_test(test_regex_cache),
+	    cmocka_unit_test(test_regex_complexity),
+	    cmocka_unit_test(test_regex_literal_equivalence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
