@@ -334,17 +334,38 @@ static rfx_err k_match_tags(load_ctx *lc, void *obj, const yt_node *v, const cha
 	return RFX_OK;
 }
 
-static bool topo_key_ok(const char *s)
+/* match.topology keys the topology store answers (classifier/topology.h topology_match), with the shape of
+ * their values. A key it does not know would silently never match, so it is a load error here. */
+typedef enum { TOPO_PORT, TOPO_BOOL, TOPO_NAME } topo_value_kind;
+
+static const struct {
+	const char *key;
+	topo_value_kind kind;
+} topo_keys[] = {
+    {"listens", TOPO_PORT}, {"has_dependents", TOPO_BOOL}, {"known", TOPO_BOOL},
+    {"process", TOPO_NAME}, {"node", TOPO_NAME},
+};
+
+static int topo_key(const char *key)
 {
-	if (!*s || strlen(s) > 64 || !(*s >= 'a' && *s <= 'z'))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return true;
+	for (size_t i = 0; i < RFX_ARRAY_LEN(topo_keys); i++)
+		if (strcmp(topo_keys[i].key, key) == 0)
+			return (int)i;
+	return -1;
 }
 
-static rfx_err topo_values(load_ctx *lc, const yt_node *v, const char *path, rule_topo_match *t)
+static rfx_err topo_value_check(load_ctx *lc, const yt_node *v, const char *path, topo_value_kind kind)
+{
+	long long port;
+	bool b;
+	if (kind == TOPO_PORT && (!yt_as_int(v, &port) || port < 1 || port > 65535))
+		return bad(lc, v, path, "expected a port number (1 to 65535)");
+	if (kind == TOPO_BOOL && !yt_as_bool(v, &b))
+		return bad(lc, v, path, "expected true or false");
+	return RFX_OK;
+}
+
+static rfx_err topo_values(load_ctx *lc, const yt_node *v, const char *path, int key, rule_topo_match *t)
 {
 	size_t n = v->kind == YT_SEQ ? v->n : 1;
 	if (v->kind == YT_MAP || n == 0 || n > MATCH_MAX_ITEMS)
@@ -353,6 +374,8 @@ static rfx_err topo_values(load_ctx *lc, const yt_node *v, const char *path, rul
 	for (size_t i = 0; i < n; i++) {
 		const yt_node *item = v->kind == YT_SEQ ? v->items[i] : v;
 		rfx_err rc = need_string(lc, item, path, 1024, &t->values[t->nvalues]);
+		if (!rc)
+			rc = topo_value_check(lc, item, path, topo_keys[key].kind);
 		if (rc)
 			return rc;
 		t->nvalues++;
@@ -370,12 +393,15 @@ static rfx_err k_match_topology(load_ctx *lc, void *obj, const yt_node *v, const
 		char sub[PATH_MAX_LEN];
 		const char *key = v->pairs[i].key->scalar;
 		join_path(sub, path, key);
-		if (!topo_key_ok(key))
-			return bad(lc, v->pairs[i].key, sub,
-				   "topology keys are lower-case words like listens");
+		int k = topo_key(key);
+		if (k < 0)
+			return bad(
+			    lc, v->pairs[i].key, sub,
+			    "unknown topology key (expected one of: listens, has_dependents, known, process, "
+			    "node)");
 		rule_topo_match *t = &m->topology[m->ntopology++];
 		t->key = rfx_strdup(key);
-		rfx_err rc = topo_values(lc, v->pairs[i].value, sub, t);
+		rfx_err rc = topo_values(lc, v->pairs[i].value, sub, k, t);
 		if (rc)
 			return rc;
 	}

@@ -49,7 +49,7 @@ static inline yt_node *fx_yaml(const char *text)
 	return root;
 }
 
-/* A fake topology store: entity web-01 listens on 80 and 443 and has 7 dependents. */
+/* A fake topology store: entity web-01 is known, listens on 80 and 443 and has 7 dependents. */
 static inline const char *fx_topo_field(void *ud, const event *ev, const char *name, char *buf, size_t buflen)
 {
 	if (strcmp(ev->entity, "web-01") != 0)
@@ -67,8 +67,11 @@ static inline bool fx_topo_match(void *ud, const event *ev, const char *key, con
 {
 	if (ud)
 		(*(int *)ud)++;
-	return strcmp(ev->entity, "web-01") == 0 && strcmp(key, "listens") == 0 &&
-	       (strcmp(value, "80") == 0 || strcmp(value, "443") == 0);
+	if (strcmp(ev->entity, "web-01") != 0)
+		return false;
+	if (strcmp(key, "listens") == 0)
+		return strcmp(value, "80") == 0 || strcmp(value, "443") == 0;
+	return strcmp(key, "known") == 0 || strcmp(key, "process") == 0 || strcmp(key, "node") == 0;
 }
 
 static inline eval_ctx fx_topo_ctx(const event *e, int *calls)

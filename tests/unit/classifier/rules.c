@@ -244,7 +244,14 @@ static void test_match_errors(void **state)
 		     "glob/regex/not");
 	expect_error(
 	    "name: x\nmatch:\n  topology: {Listens: 80}\n",
-	    "rules/disk.yaml:3:14: match.topology.Listens: topology keys are lower-case words like listens");
+	    "rules/disk.yaml:3:14: match.topology.Listens: unknown topology key (expected one of: listens, "
+	    "has_dependents, known, process, node)");
+	expect_error("name: x\nmatch:\n  topology: {listens: http}\n",
+		     "rules/disk.yaml:3:23: match.topology.listens: expected a port number (1 to 65535)");
+	expect_error("name: x\nmatch:\n  topology: {listens: [80, 70000]}\n",
+		     "rules/disk.yaml:3:28: match.topology.listens: expected a port number (1 to 65535)");
+	expect_error("name: x\nmatch:\n  topology: {known: maybe}\n",
+		     "rules/disk.yaml:3:21: match.topology.known: expected true or false");
 	expect_error(
 	    "name: x\nmatch:\n  topology: {listens: {port: 80}}\n",
 	    "rules/disk.yaml:3:23: match.topology.listens: expected a value or a list of 1 to 1024 values");
@@ -475,7 +482,8 @@ static void test_matches(void **state)
 	event_free(e);
 	rule_unref(r);
 
-	r = parse_one("name: t\nmatch:\n  tags: {team: {not: db}}\n  topology: {listens: [8080, 443]}\n");
+	r = parse_one("name: t\nmatch:\n  tags: {team: {not: db}}\n"
+		      "  topology: {listens: [8080, 443], known: true, process: nginx, node: \"web-*\"}\n");
 	e = fx_event();
 	topo = fx_topo_ctx(e, NULL);
 	assert_false(rule_matches(r, &topo)); /* a named tag must exist, even under not */
