@@ -91,15 +91,25 @@ size_t store_count(const store *s)
 	return s->n;
 }
 
+static bool store_evictable(const action *a)
+{
+	return action_state_final(a->state) && !action_wb_pending(a);
+}
+
+/* history_max bounds the finished actions; queued and running ones are never dropped. */
 size_t store_trim(store *s)
 {
-	size_t dropped = 0;
-	action *a = s->oldest;
-	while (a && s->n > s->history_max) {
+	if (s->n <= s->history_max)
+		return 0;
+	size_t finished = 0, dropped = 0;
+	for (action *a = s->oldest; a; a = a->newer)
+		finished += store_evictable(a);
+	for (action *a = s->oldest; a && finished > s->history_max;) {
 		action *next = a->newer;
-		if (action_state_final(a->state) && !action_wb_pending(a)) {
+		if (store_evictable(a)) {
 			store_unlink(s, a);
 			action_free(a);
+			finished--;
 			dropped++;
 		}
 		a = next;

@@ -15,7 +15,7 @@ void store_add(store *s, action *a);
 /* Replaces the action with a's id by a (journal replay: the later snapshot wins); frees the old one. */
 void store_replace(store *s, action *a);
 size_t store_count(const store *s);
-/* Drops the oldest finished actions (write-back done) while more than history_max are kept. */
+/* Drops the oldest finished actions (write-back done) while more than history_max finished ones are kept. */
 size_t store_trim(store *s);
 action *store_oldest(const store *s);
 action *store_newest(const store *s);
