@@ -43,10 +43,10 @@ static imap_slot *imap_find(const imap *m, uint64_t key)
 	}
 }
 
-static void imap_grow(imap *m)
+static void imap_rehash(imap *m, size_t cap)
 {
 	imap old = *m;
-	m->cap = old.cap ? old.cap * 2 : 64;
+	m->cap = cap;
 	m->slots = rfx_calloc(m->cap, sizeof(*m->slots));
 	m->n = 0;
 	for (size_t i = 0; i < old.cap; i++) {
@@ -56,10 +56,19 @@ static void imap_grow(imap *m)
 	free(old.slots);
 }
 
+void imap_reserve(imap *m, size_t n)
+{
+	size_t cap = m->cap ? m->cap : 64;
+	while (n * 2 > cap)
+		cap *= 2;
+	if (cap != m->cap)
+		imap_rehash(m, cap);
+}
+
 void imap_put(imap *m, uint64_t key, uint32_t value)
 {
 	if ((m->n + 1) * 2 > m->cap)
-		imap_grow(m);
+		imap_rehash(m, m->cap ? m->cap * 2 : 64);
 	imap_slot *s = imap_find(m, key);
 	if (s->key == 0) {
 		s->key = key;

@@ -18,6 +18,8 @@ typedef struct imap {
 void imap_init(imap *m);
 void imap_free(imap *m);
 void imap_clear(imap *m);
+/* Makes room for n keys without growing again. */
+void imap_reserve(imap *m, size_t n);
 /* Inserts or replaces. key must not be 0. */
 void imap_put(imap *m, uint64_t key, uint32_t value);
 /* NULL when absent; the pointer is valid until the next imap_put. */

@@ -150,9 +150,11 @@ static void inodes_rebuild(procfd_cache *c, const sock_list *socks)
 {
 	inode_info *old = c->inodes;
 	imap old_index = c->inode_index;
-	c->inodes = NULL;
-	c->ninodes = c->capinodes = 0;
+	c->capinodes = c->ninodes + 64;
+	c->inodes = rfx_malloc(c->capinodes * sizeof(*c->inodes));
+	c->ninodes = 0;
 	imap_init(&c->inode_index);
+	imap_reserve(&c->inode_index, c->capinodes); /* about as many sockets as last time: no rehashing */
 	for (size_t i = 0; i < socks->n; i++) {
 		const sock_entry *s = &socks->v[i];
 		if (!s->inode || imap_get(&c->inode_index, s->inode))
