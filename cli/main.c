@@ -11,12 +11,15 @@ int cmd_send(int argc, char **argv);
 void cmd_send_usage(FILE *out);
 int cmd_report(int argc, char **argv);
 void cmd_report_usage(FILE *out);
+int cmd_actions(int argc, char **argv);
+void cmd_actions_usage(FILE *out);
 
 static const cli_command commands[] = {
     {"rules", "check a rules directory, or classify an event file without acting", cmd_rules,
      cmd_rules_usage},
     {"send", "post an event (file or -) to the classifier and print the decisions", cmd_send, cmd_send_usage},
     {"report", "what Reflex has been doing, from logs or the Kafka audit topic", cmd_report, cmd_report_usage},
+    {"actions", "list or show the action handler's actions", cmd_actions, cmd_actions_usage},
 };
 
 static void usage(FILE *out)

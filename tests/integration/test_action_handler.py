@@ -456,3 +456,41 @@ def test_quoted_values_reach_the_command_as_inert_text(handler, sshd):
     assert handler.wait_final(body["action_id"])["state"] == "succeeded"
     assert out.read_text() == "".join(v + "\n" for v in values)
     assert not list(d.glob("pwned*"))
+
+
+# ---- the CLI ----
+
+def reflex(*args, env=None):
+    from harness import BIN
+    return subprocess.run([str(BIN / "reflex"), *args], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, **(env or {})})
+
+
+def test_reflex_actions_list_and_show(handler, sshd, tmp_path):
+    ok = action([sshd.target(0)], "echo fine", rule="cli-rule")
+    bad = action([sshd.target(1)], "echo broken >&2; exit 4", rule="cli-rule")
+    for b in (ok, bad):
+        assert handler.post(b).status == 202
+    handler.wait_final(ok["action_id"])
+    handler.wait_final(bad["action_id"])
+    tok = tmp_path / "cli-token"
+    tok.write_text(API_TOKEN + "\n")
+    common = ["--url", handler.url, "--token-file", str(tok)]
+    r = reflex("actions", "list", "--state", "failed", *common)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ACTION", "STATE", "RULE"]
+    assert len(lines) == 2 and lines[1].split()[:3] == [bad["action_id"], "failed", "cli-rule"]
+    r = reflex("actions", "list", "--json", "--rule", "cli-rule", "--limit", "5",
+               env={"REFLEX_ACTIONS_URL": handler.url, "REFLEX_TOKEN_FILE": str(tok)})
+    assert r.returncode == 0 and [a["action_id"] for a in json.loads(r.stdout)["actions"]] == [
+        bad["action_id"], ok["action_id"]]
+    r = reflex("actions", "show", bad["action_id"], *common)
+    assert r.returncode == 0, r.stderr
+    assert f"action    {bad['action_id']}" in r.stdout and "state     failed (exit_status)" in r.stdout
+    assert f"target {sshd.target(1)}: failed (exit_status), exit 4" in r.stdout and "    broken" in r.stdout
+    r = reflex("actions", "show", "no-such-action", *common)
+    assert r.returncode == 1 and "404" in r.stderr
+    r = reflex("actions", "list", "--url", handler.url)  # no token
+    assert r.returncode == 1 and "401" in r.stderr
+    assert reflex("actions", "frobnicate").returncode == 2
