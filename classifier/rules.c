@@ -21,6 +21,8 @@ typedef struct load_ctx {
 	const char *text;
 	size_t len;
 	rule_diag *d;
+	size_t *lines; /* byte offset of each line, computed on the first error that needs it */
+	size_t nlines;
 } load_ctx;
 
 typedef rfx_err (*key_fn)(load_ctx *lc, void *obj, const yt_node *v, const char *path, int arg);
@@ -142,13 +144,23 @@ const char *rules_match_value(const event *e, rule_match_field f)
 
 /* ---- positions inside scalars ---- */
 
-static size_t line_offset(const load_ctx *lc, int line)
+static size_t line_offset(load_ctx *lc, int line)
 {
-	size_t off = 0;
-	for (int l = 1; l < line && off < lc->len; off++)
-		if (lc->text[off] == '\n')
-			l++;
-	return off;
+	if (!lc->lines) {
+		size_t cap = 64;
+		lc->lines = rfx_malloc(cap * sizeof(*lc->lines));
+		lc->lines[lc->nlines++] = 0;
+		for (size_t off = 0; off < lc->len; off++) {
+			if (lc->text[off] != '\n')
+				continue;
+			if (lc->nlines == cap) {
+				cap *= 2;
+				lc->lines = rfx_realloc(lc->lines, cap * sizeof(*lc->lines));
+			}
+			lc->lines[lc->nlines++] = off + 1;
+		}
+	}
+	return line >= 1 && (size_t)line <= lc->nlines ? lc->lines[line - 1] : lc->len;
 }
 
 /* Points d at column col (1-based) of scalar v's value when v sits on one line of the file without escapes;
@@ -980,6 +992,7 @@ out:
 		rules_release_all(v, *n);
 		*n = 0;
 	}
+	free(lc.lines);
 	yt_free_docs(docs, ndocs);
 	return rc;
 }
