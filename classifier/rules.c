@@ -386,11 +386,12 @@ static rfx_err topo_values(load_ctx *lc, const yt_node *v, const char *path, int
 	for (size_t i = 0; i < n; i++) {
 		const yt_node *item = v->kind == YT_SEQ ? v->items[i] : v;
 		rfx_err rc = need_string(lc, item, path, 1024, &t->values[t->nvalues]);
-		if (!rc)
-			rc = topo_value_check(lc, item, path, topo_keys[key].kind);
 		if (rc)
 			return rc;
 		t->nvalues++;
+		rc = topo_value_check(lc, item, path, topo_keys[key].kind);
+		if (rc)
+			return rc;
 	}
 	return RFX_OK;
 }
