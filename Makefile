@@ -131,7 +131,7 @@ tools: $(TOOLS)
 integration: $(TOOLS)
 $(BUILD)/tools/%: tests/tools/%.c $(LIBREFLEX)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS)
 
 # Containers (deploy/README.md): service images, the bundle as a single-node swarm stack, and its end-to-end test.
 images:
