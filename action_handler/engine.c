@@ -670,7 +670,7 @@ rfx_err engine_set_paused(engine *e, bool paused)
 	if (rc)
 		LOG_ERROR("cannot record the pause flag", "error", rfx_strerror(rc));
 	else if (paused)
-		LOG_WARN("actions paused: new actions are refused and queued ones wait");
+		LOG_WARN("actions paused");
 	else
 		LOG_INFO("actions resumed");
 	return rc;
