@@ -1,5 +1,6 @@
 /* main.c -- reflex-agent: reports this host's listening services and connections to the classifier. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -258,6 +259,7 @@ static void agent_tick(agent *a)
 	if (session_may_send(&a->sess, rfx_mono_ms()))
 		report_once(a, &cur);
 	report_state_free(&cur);
+	malloc_trim(0); /* a scan's large transient arrays are gone until the next one: give the pages back */
 }
 
 /* Waits until the deadline; true when asked to stop. */
@@ -373,6 +375,9 @@ int main(int argc, char **argv)
 	log_level lvl = LOG_LEVEL_INFO;
 	log_level_parse(a.cfg.common.log_level, &lvl);
 	log_init("agent", lvl);
+	/* Per-scan arrays of tens of thousands of sockets are mmapped and unmapped, never left in the heap
+	 * (glibc would otherwise raise the threshold after the first free and keep them resident). */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	httpc_global_init();
 	if (agent_setup(&a) == RFX_OK)
 		rc = once ? run_once(&a) : run_loop(&a);

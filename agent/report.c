@@ -171,6 +171,8 @@ static void build_conns(report_state *out, const sock_list *socks, const listene
 	}
 	conns_collapse(out);
 	conns_cap(out, o->max_connections);
+	/* one entry per socket went in, a few per peer remain: the state is kept until the next report */
+	out->conns = rfx_realloc(out->conns, (out->nconns + 1) * sizeof(*out->conns));
 }
 
 void report_state_build(report_state *out, const sock_list *socks, report_owner_fn owner, void *ud,
@@ -181,6 +183,7 @@ void report_state_build(report_state *out, const sock_list *socks, report_owner_
 	listeners_collect(&l, socks);
 	build_services(out, &l, owner, ud, opts);
 	qsort(out->services, out->nservices, sizeof(*out->services), service_cmp);
+	out->services = rfx_realloc(out->services, (out->nservices + 1) * sizeof(*out->services));
 	build_conns(out, socks, &l, owner, ud, opts);
 	free(l.v);
 }
