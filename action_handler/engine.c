@@ -417,8 +417,8 @@ bool engine_signature_ok(const engine *e, const char *body, size_t len, const ch
 
 /* ---- running ---- */
 
-/* Marks run i running and journals it (under mu). The snapshot must be durable before the command starts, so
- * that a crash can only ever make it "interrupted", never run it twice. */
+/* Marks run i running and appends it to the journal (under mu). It must be durable before the command starts
+ * (engine_before_exec), so that a crash can only ever make it "interrupted", never run it twice. */
 static rfx_err engine_run_start(engine *e, action *a, size_t i, uint64_t *seq)
 {
 	action_run *r = &a->runs[i];
@@ -498,8 +498,20 @@ static cJSON *engine_run_finish(engine *e, action *a, size_t i, exec_res *res, u
 	return fin;
 }
 
-static void engine_execute(engine *e, const action *a, size_t i, exec_res *res)
+typedef struct engine_durable {
+	engine *e;
+	uint64_t seq;
+} engine_durable;
+
+static rfx_err engine_before_exec(void *ud)
 {
+	engine_durable *d = ud;
+	return journal_sync(d->e->j, d->seq);
+}
+
+static void engine_execute(engine *e, const action *a, size_t i, uint64_t seq, exec_res *res)
+{
+	engine_durable d = {e, seq};
 	const executor_ops *ops = executor_find(a->type);
 	size_t k = 0;
 	while (executor_at(k) != ops)
@@ -512,11 +524,14 @@ static void engine_execute(engine *e, const action *a, size_t i, exec_res *res)
 	    .verify = a->verify,
 	    .timeout_ms = a->timeout_ms,
 	    .cancel = &e->cancel,
+	    .before_exec = engine_before_exec,
+	    .ud = &d,
 	};
 	ops->run(e->exec_ctx[k], &req, res);
 }
 
-/* One job: start (durably), execute outside the lock, finish. Called and returns with mu held. */
+/* One job: start, execute outside the lock, finish. The executor syncs the start to disk (before_exec) right
+ * before the command starts, so the sync overlaps connecting. Called and returns with mu held. */
 static void engine_run(engine *e, action *a, size_t i)
 {
 	uint64_t seq = 0;
@@ -524,13 +539,12 @@ static void engine_run(engine *e, action *a, size_t i)
 	exec_res_init(&res, (size_t)e->cfg->output_max_bytes);
 	rfx_err rc = engine_run_start(e, a, i, &seq);
 	pthread_mutex_unlock(&e->mu);
-	if (!rc)
-		rc = journal_sync(e->j, seq);
 	if (rc)
 		exec_res_fail(&res, ACTION_FAILED, "journal_error",
-			      "the start could not be made durable; not run");
+			      "the start could not be journaled; not run");
 	else
-		engine_execute(e, a, i, &res); /* a's request fields are immutable: safe without the lock */
+		engine_execute(e, a, i, seq,
+			       &res); /* a's request fields are immutable: safe without the lock */
 	bool wb = false;
 	char id[80];
 	pthread_mutex_lock(&e->mu);

@@ -18,7 +18,14 @@ typedef struct exec_ssh {
 	size_t output_max;
 } exec_ssh;
 
-typedef enum { CHAN_DONE = 0, CHAN_OPEN_FAILED, CHAN_ERROR, CHAN_TIMEOUT, CHAN_CANCELLED } exec_chan_result;
+typedef enum {
+	CHAN_DONE = 0,
+	CHAN_OPEN_FAILED,
+	CHAN_ERROR,
+	CHAN_TIMEOUT,
+	CHAN_CANCELLED,
+	CHAN_NOT_STARTED, /* before_exec said no */
+} exec_chan_result;
 
 /* What one channel produced; filled by libssh callbacks on the worker's own thread. */
 typedef struct exec_chan {
@@ -112,7 +119,7 @@ static void exec_ssh_stop(ssh_session s, ssh_channel ch, ssh_event ev, exec_chan
 }
 
 static exec_chan_result exec_ssh_channel(ssh_session s, const char *cmd, int64_t deadline_ms,
-					 const atomic_int *cancel, exec_chan *st, char *err, size_t errlen)
+					 const exec_req *req, exec_chan *st, char *err, size_t errlen)
 {
 	exec_chan_result res = CHAN_OPEN_FAILED;
 	ssh_event ev = NULL;
@@ -131,6 +138,10 @@ static exec_chan_result exec_ssh_channel(ssh_session s, const char *cmd, int64_t
 		goto out;
 	}
 	ssh_set_channel_callbacks(ch, &cb);
+	if (req->before_exec && req->before_exec(req->ud)) {
+		res = CHAN_NOT_STARTED;
+		goto out;
+	}
 	res = CHAN_ERROR;
 	if (ssh_channel_request_exec(ch, cmd) != SSH_OK) {
 		snprintf(err, errlen, "exec request refused: %s", ssh_get_error(s));
@@ -138,7 +149,7 @@ static exec_chan_result exec_ssh_channel(ssh_session s, const char *cmd, int64_t
 	}
 	ev = ssh_event_new();
 	ssh_event_add_session(ev, s);
-	res = exec_ssh_wait(s, ev, st, deadline_ms, cancel);
+	res = exec_ssh_wait(s, ev, st, deadline_ms, req->cancel);
 	if (res == CHAN_TIMEOUT || res == CHAN_CANCELLED)
 		exec_ssh_stop(s, ch, ev, st);
 	if (res == CHAN_ERROR)
@@ -173,7 +184,10 @@ static void exec_ssh_exit_word(const exec_chan *st, exec_res *res, bool verify)
 static bool exec_ssh_chan_fail(exec_chan_result cr, const char *what, const char *detail, int64_t timeout_ms,
 			       exec_res *res)
 {
-	if (cr == CHAN_TIMEOUT)
+	if (cr == CHAN_NOT_STARTED)
+		exec_res_fail(res, ACTION_FAILED, "journal_error",
+			      "the start could not be made durable; not run");
+	else if (cr == CHAN_TIMEOUT)
 		exec_res_fail(res, ACTION_TIMEOUT, "timeout", "%s did not finish within %.1f s; stopped",
 			      what, timeout_ms / 1000.0);
 	else if (cr == CHAN_CANCELLED)
@@ -190,7 +204,7 @@ static bool exec_ssh_session(ssh_session s, const exec_req *req, exec_res *res, 
 	char err[256] = "";
 	int64_t t0 = rfx_mono_ms(), deadline = t0 + req->timeout_ms;
 	exec_chan st = {.out = &res->out, .err = &res->err, .exit_status = -1};
-	exec_chan_result cr = exec_ssh_channel(s, req->command, deadline, req->cancel, &st, err, sizeof(err));
+	exec_chan_result cr = exec_ssh_channel(s, req->command, deadline, req, &st, err, sizeof(err));
 	*open_failed = cr == CHAN_OPEN_FAILED;
 	res->duration_ms = (double)(rfx_mono_ms() - t0);
 	if (cr)
@@ -207,7 +221,9 @@ static bool exec_ssh_session(ssh_session s, const exec_req *req, exec_res *res, 
 	}
 	if (req->verify) {
 		exec_chan vs = {.out = &res->verify_out, .err = &res->verify_out, .exit_status = -1};
-		cr = exec_ssh_channel(s, req->verify, deadline, req->cancel, &vs, err, sizeof(err));
+		exec_req vreq = *req;
+		vreq.before_exec = NULL; /* the run's start is durable already */
+		cr = exec_ssh_channel(s, req->verify, deadline, &vreq, &vs, err, sizeof(err));
 		res->duration_ms = (double)(rfx_mono_ms() - t0);
 		if (cr)
 			return exec_ssh_chan_fail(cr, "verify", err, req->timeout_ms, res);

@@ -15,6 +15,11 @@ typedef struct exec_req {
 	const char *verify;	  /* NULL: none */
 	int64_t timeout_ms;	  /* command and verify together */
 	const atomic_int *cancel; /* becomes non-zero when the run must be cut off (shutdown) */
+	/* Called once, right before the command is started (after connecting): the engine makes the run's
+	 * start durable here, overlapping the disk sync with the connection. Non-zero: the command must not
+	 * start. */
+	rfx_err (*before_exec)(void *ud);
+	void *ud;
 } exec_req;
 
 /* Captured output: bytes up to the buffer's max, the rest counted as truncated. */

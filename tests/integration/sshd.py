@@ -81,7 +81,11 @@ def banner(port, timeout=0.5):
 
 
 class Sshd:
+    MAX_PORTS = 16  # sshd's MAX_LISTEN_SOCKS
+
     def __init__(self, workdir, ports=1, client_key=None, max_startups=100):
+        if ports > self.MAX_PORTS:
+            raise ValueError(f"one sshd listens on at most {self.MAX_PORTS} ports; start several")
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)

@@ -1,0 +1,184 @@
+"""Action handler benchmark: concurrent signed actions over SSH targets on loopback.
+
+One real OpenSSH server listens on BENCH_TARGETS ports of 127.0.0.1 (each port a distinct target to the handler).
+A warm-up round runs one action per target, so that every target has a warm connection; then each measured round
+posts BENCH_ACTIONS actions at once (one thread each, released together, spread evenly over the targets). Each
+command appends its action id and the time it started (`date +%s%N`, same clock as the client's) to a file;
+the client notes when each 202 arrived.
+
+Reported per round: time from 202 to the command starting (p50, p99, max), actions per second (first post to last
+action finished), and the handler's resident memory (VmRSS now, VmHWM peak). Results are appended to
+bench/actions/results.txt.
+
+    python3 bench/actions/bench_actions.py     # BENCH_ACTIONS=100 BENCH_TARGETS=20 BENCH_ROUNDS=3 BENCH_WORKERS=20
+"""
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from harness import Service, http, wait_for  # noqa: E402
+from sshd import Sshd  # noqa: E402
+
+ACTIONS = int(os.environ.get("BENCH_ACTIONS", "100"))
+TARGETS = int(os.environ.get("BENCH_TARGETS", "20"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "20"))
+OUT = ROOT / "bench" / "actions" / "results.txt"
+KEY = b"bench-hmac-key-0123456789abcdef0123"
+
+
+def post(url, body):
+    data = json.dumps(body).encode()
+    sig = "sha256=" + hmac.new(KEY, data, hashlib.sha256).hexdigest()
+    return http("POST", url + "/v1/actions", data, {"X-Reflex-Signature": sig, "Content-Type": "application/json"},
+                timeout=30)
+
+
+def body(action_id, target, starts):
+    return {"action_id": action_id, "event_id": "E" + action_id, "source": "alertmanager", "source_id": action_id,
+            "rule": "bench", "type": "ssh", "targets": [target], "timeout": 30,
+            "command": f"echo {action_id} $(date +%s%N) >> {starts}"}
+
+
+def started_at(starts):
+    out = {}
+    if starts.exists():
+        for line in starts.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                out[parts[0]] = int(parts[1])
+    return out
+
+
+def wait_all(url, ids, timeout=120):
+    def done():
+        for i in ids:
+            a = http("GET", f"{url}/v1/actions/{i}").json()
+            if a["state"] in ("queued", "running"):
+                return False
+        return True
+    wait_for(done, timeout, interval=0.02, what="every action finished")
+
+
+def memory(pid):
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        if k in ("VmRSS", "VmHWM"):
+            fields[k] = int(v.split()[0]) / 1024.0
+    return fields
+
+
+def run_round(h, srv, name, n):
+    starts = srv.scratch / f"starts-{name}"
+    acks = {}
+    barrier = threading.Barrier(n)
+    bodies = [body(f"{name}-{i:04d}", srv.target(i % TARGETS), starts) for i in range(n)]
+    errors = []
+
+    def one(b):
+        barrier.wait()
+        r = post(h.url, b)
+        acks[b["action_id"]] = time.time_ns()
+        if r.status != 202:
+            errors.append(r)
+
+    threads = [threading.Thread(target=one, args=(b,)) for b in bodies]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit(f"not accepted: {errors[:3]}")
+    ids = [b["action_id"] for b in bodies]
+    wait_all(h.url, ids)
+    elapsed = time.monotonic() - t0
+    got = started_at(starts)
+    actions = [http("GET", f"{h.url}/v1/actions/{i}").json() for i in ids]
+    failed = [a["action_id"] for a in actions if a["state"] != "succeeded"]
+    if failed or len(got) != n:
+        raise SystemExit(f"{len(failed)} actions failed, {len(got)} of {n} started: {failed[:3]}")
+    lat = sorted(max(0, got[i] - acks[i]) / 1e6 for i in ids)
+    runs = [a["results"][0]["duration_ms"] for a in actions]
+    queued = sorted(iso_ms(a["results"][0]["started_at"]) - iso_ms(a["received_at"]) for a in actions)
+    return lat, elapsed, statistics.mean(runs), queued
+
+
+def iso_ms(s):
+    """Milliseconds of an ISO 8601 UTC time with milliseconds (2026-11-22T01:21:04.264Z)."""
+    t = time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")
+    return (time.mktime(t) - time.timezone) * 1000 + int(s[20:23])
+
+
+def pct(xs, p):
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+class Targets:
+    """n SSH targets on 127.0.0.1: as many sshd processes as needed (16 ports each), one client key, one known_hosts."""
+
+    def __init__(self, work, n):
+        self.servers = []
+        for i in range(0, n, Sshd.MAX_PORTS):
+            key = self.servers[0].client_key if self.servers else None
+            self.servers.append(Sshd(work / f"sshd{i}", ports=min(Sshd.MAX_PORTS, n - i), client_key=key,
+                                     max_startups=200).start())
+        first = self.servers[0]
+        self.client_key, self.user, self.scratch = first.client_key, first.user, first.scratch
+        self.ports = [p for s in self.servers for p in s.ports]
+        self.known_hosts_file = work / "known_hosts"
+        self.known_hosts_file.write_text("".join(l + "\n" for s in self.servers for l in s.known_hosts_lines()))
+
+    def target(self, i):
+        return f"127.0.0.1:{self.ports[i]}"
+
+    def stop(self):
+        for s in self.servers:
+            s.stop()
+
+
+def main():
+    work = Path(tempfile.mkdtemp(prefix="reflex-bench-actions-"))
+    srv = Targets(work, TARGETS)
+    (work / "hmac.key").write_bytes(KEY + b"\n")
+    h = Service("reflex-action-handler", work / "ah", {
+        "hmac_key_file": str(work / "hmac.key"), "ssh_key_file": str(srv.client_key),
+        "ssh_known_hosts_file": str(srv.known_hosts_file), "ssh_user": srv.user, "targets_allowed": ["127.0.0.1"],
+        "spool_dir": str(work / "ah" / "spool"), "workers": WORKERS, "log_level": "warn"})
+    lines = []
+    try:
+        h.start()
+        lat, elapsed, run_ms, queued = run_round(h, srv, "warmup", TARGETS)
+        print(f"warm-up: {TARGETS} actions, one per target, {elapsed:.2f} s (first connections)")
+        rounds = [(f"r{r}", ACTIONS) for r in range(ROUNDS)] + [("one-per-target", TARGETS)]
+        for name, n in rounds:
+            lat, elapsed, run_ms, queued = run_round(h, srv, name, n)
+            mem = memory(h.proc.pid)
+            line = (f"{time.strftime('%Y-%m-%d')} {name}: {n} actions over {TARGETS} targets, "
+                    f"{WORKERS} workers, warm: 202->start p50 {pct(lat, 50):.1f} ms p99 {pct(lat, 99):.1f} ms "
+                    f"max {lat[-1]:.1f} ms; in the handler accepted->run started p50 {pct(queued, 50):.0f} ms "
+                    f"p99 {pct(queued, 99):.0f} ms; {n / elapsed:.0f} actions/s; run (command on target) mean "
+                    f"{run_ms:.1f} ms; RSS {mem['VmRSS']:.1f} MiB (peak {mem['VmHWM']:.1f} MiB); "
+                    f"nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
+            print(line)
+            lines.append(line)
+    finally:
+        h.stop(check=False)
+        srv.stop()
+    with open(OUT, "a") as f:
+        for line in lines:
+            f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
