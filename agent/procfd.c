@@ -11,6 +11,12 @@
 
 #include "imap.h"
 
+/* What an fd pointed to at the last read: a socket inode, or 0 for anything else. */
+typedef struct fd_link {
+	uint32_t fd;
+	uint64_t inode;
+} fd_link;
+
 typedef struct proc_info {
 	uint32_t pid;
 	uint32_t uid;
@@ -19,7 +25,9 @@ typedef struct proc_info {
 	uint64_t walked_gen; /* last scan its fd table was read; 0: never */
 	uint64_t hot_gen;    /* last walk that found a socket owner */
 	uint32_t nsock;	     /* sockets seen at the last walk */
-	int prio;	     /* candidate order within one scan */
+	fd_link *fds;	     /* the fd table at the last walk, sorted by fd */
+	size_t nfds;
+	int prio; /* candidate order within one scan */
 } proc_info;
 
 typedef struct inode_info {
@@ -59,6 +67,8 @@ void procfd_free(procfd_cache *c)
 		return;
 	imap_free(&c->pid_index);
 	imap_free(&c->inode_index);
+	for (size_t i = 0; i < c->nprocs; i++)
+		free(c->procs[i].fds);
 	free(c->procs);
 	free(c->inodes);
 	free(c->proc_root);
@@ -104,6 +114,8 @@ static void procs_prune(procfd_cache *c)
 	for (size_t i = 0; i < c->nprocs; i++) {
 		if (c->procs[i].seen_gen == c->gen)
 			c->procs[keep++] = c->procs[i];
+		else
+			free(c->procs[i].fds);
 	}
 	if (keep == c->nprocs)
 		return;
@@ -199,40 +211,101 @@ static bool parse_socket_link(const char *link, uint64_t *inode)
 	return true;
 }
 
-/* Reads one process's fd table, claiming every unknown socket it holds. Returns how many it claimed. */
+static int fd_link_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const fd_link *)a)->fd, y = ((const fd_link *)b)->fd;
+	return x < y ? -1 : x > y;
+}
+
+/* The fd numbers of a process (one getdents pass, much cheaper than reading each link), sorted. */
+static bool list_fds(int dfd, fd_link **out, size_t *n)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	size_t cap = 64;
+	if (!d) {
+		close(dfd);
+		return false;
+	}
+	*out = rfx_malloc(cap * sizeof(**out));
+	*n = 0;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long fd = strtoul(de->d_name, &end, 10);
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || *end || fd > UINT32_MAX)
+			continue;
+		if (*n == cap) {
+			cap *= 2;
+			*out = rfx_realloc(*out, cap * sizeof(**out));
+		}
+		(*out)[(*n)++] = (fd_link){.fd = (uint32_t)fd};
+	}
+	closedir(d);
+	qsort(*out, *n, sizeof(**out), fd_link_cmp);
+	return true;
+}
+
+/* An fd still points where it did when its old target is a socket of this scan: a socket that was closed
+ * makes its fd number free for reuse, and anything that is not a TCP socket is read again (few of those). */
+static bool fd_unchanged(const procfd_cache *c, const fd_link *old, size_t nold, size_t *k,
+			 const fd_link *now, uint64_t *inode)
+{
+	while (*k < nold && old[*k].fd < now->fd)
+		(*k)++;
+	if (*k >= nold || old[*k].fd != now->fd || !old[*k].inode ||
+	    !imap_get(&c->inode_index, old[*k].inode))
+		return false;
+	*inode = old[*k].inode;
+	return true;
+}
+
+static uint64_t read_fd_link(int dfd, uint32_t fd, procfd_stats *st)
+{
+	char name[16], link[64];
+	uint64_t inode;
+	snprintf(name, sizeof(name), "%u", fd);
+	st->fd_reads++;
+	ssize_t n = readlinkat(dfd, name, link, sizeof(link) - 1);
+	if (n <= 0)
+		return 0;
+	link[n] = '\0';
+	return parse_socket_link(link, &inode) ? inode : 0;
+}
+
+/* Reads one process's fd table, claiming every unknown socket it holds; links are read only for fds that are
+ * new or may have changed since the last read. Returns how many sockets it claimed. */
 static size_t proc_walk(procfd_cache *c, proc_info *p, procfd_stats *st)
 {
-	char path[512], link[64];
-	size_t claimed = 0;
+	char path[512];
+	size_t claimed = 0, n = 0, k = 0;
+	fd_link *now = NULL;
 	snprintf(path, sizeof(path), "%s/%u/fd", c->proc_root, p->pid);
 	p->walked_gen = c->gen;
 	st->procs_walked++;
-	DIR *d = opendir(path);
-	if (!d) {
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || !list_fds(dup(dfd), &now, &n)) {
 		st->denied++;
+		if (dfd >= 0)
+			close(dfd);
 		return 0;
 	}
-	struct dirent *de;
 	p->nsock = 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		st->fd_reads++;
-		ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
-		uint64_t inode;
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
-		if (!parse_socket_link(link, &inode))
+	for (size_t i = 0; i < n; i++) {
+		if (!fd_unchanged(c, p->fds, p->nfds, &k, &now[i], &now[i].inode))
+			now[i].inode = read_fd_link(dfd, now[i].fd, st);
+		if (!now[i].inode)
 			continue;
 		p->nsock++;
-		uint32_t *ii = imap_get(&c->inode_index, inode);
+		uint32_t *ii = imap_get(&c->inode_index, now[i].inode);
 		if (ii && !c->inodes[*ii].pid) {
 			c->inodes[*ii].pid = p->pid;
 			claimed++;
 		}
 	}
-	closedir(d);
+	close(dfd);
+	free(p->fds);
+	p->fds = now;
+	p->nfds = n;
 	if (claimed) {
 		p->hot_gen = c->gen;
 		read_comm(c, p);

@@ -122,8 +122,28 @@ static void test_new_connection_reads_listener_owner_first(void **state)
 	fake_sock(f, 1003, SOCK_TCP_ESTABLISHED, 80);
 	procfd_refresh(c, &f->socks, &st);
 	assert_int_equal(st.procs_walked, 1); /* the owner of the listener on port 80, and nothing else */
-	assert_int_equal(st.fd_reads, 4);
+	/* only the new fd and the one that is not a socket are read again; its known sockets are not */
+	assert_int_equal(st.fd_reads, 2);
 	assert_string_equal(procfd_owner(c, 1003, NULL), "server");
+	procfd_free(c);
+}
+
+static void test_reused_fd_number(void **state)
+{
+	fake *f = *state;
+	char path[256];
+	procfd_cache *c = procfd_new(f->root, 0);
+	procfd_stats st;
+	procfd_refresh(c, &f->socks, &st);
+	/* the connection on fd 4 closes and the next accepted one gets fd 4 again */
+	snprintf(path, sizeof(path), "%s/100/fd/4", f->root);
+	assert_int_equal(unlink(path), 0);
+	fake_fd(f, 100, 4, "socket:[1004]");
+	f->socks.v[1].inode = 1004;
+	procfd_refresh(c, &f->socks, &st);
+	assert_string_equal(procfd_owner(c, 1004, NULL), "server");
+	assert_int_equal(st.fd_reads,
+			 2); /* fd 4 (its socket went away) and fd 0; fd 3's listener is still there */
 	procfd_free(c);
 }
 
@@ -235,6 +255,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_first_scan_reads_everything_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_new_connection_reads_listener_owner_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reused_fd_number, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_orphan_socket_costs_one_pass, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dead_process_and_reowned_socket, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_budget_carries_over, setup, teardown),
