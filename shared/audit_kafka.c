@@ -736,7 +736,12 @@ static rfx_err open_spool(kafka_sink *k, const cfg_common *cfg, char *err, size_
 	rfx_err rc = spool_open(dir, NULL, &k->sp, detail, sizeof(detail));
 	if (rc)
 		snprintf(err, errlen, "audit_spool_dir: %s", detail);
-	else if (spool_count(k->sp)) {
+	if (!rc && spool_lost(k->sp)) {
+		char n[24];
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)spool_lost(k->sp));
+		LOG_WARN("audit spool damaged", "sink", "kafka", "dir", dir, "frames_cut", n);
+	}
+	if (!rc && spool_count(k->sp)) {
 		char n[24];
 		snprintf(n, sizeof(n), "%llu", (unsigned long long)spool_count(k->sp));
 		LOG_INFO("audit spool has records from an earlier run", "sink", "kafka", "records", n, "dir",

@@ -1,0 +1,134 @@
+"""Kafka audit benchmark: audit records per second through the sink to a local broker, and the classifier's events/s
+with Kafka auditing on against off in the same run (alternating rounds). Prints one line per measurement and appends
+them to bench/kafka/results.txt.
+
+    python3 bench/kafka/bench_kafka.py            # BENCH_DURATION=10 BENCH_CONNECTIONS=32 BENCH_ROUNDS=2
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from harness import BIN, BUILD, free_port, http, wait_for  # noqa: E402
+from kafka import KafkaBroker, kafka_skip_reason  # noqa: E402
+
+DUR = int(os.environ.get("BENCH_DURATION", "10"))
+CONN = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+RECORDS = int(os.environ.get("BENCH_RECORDS", "200000"))
+OUT = ROOT / "bench" / "kafka" / "results.txt"
+
+
+def sink_bench(broker, work, count):
+    """Records/s from the first write until the broker acknowledged the last one (~330-byte records, 1000 keys).
+    A burst larger than the producer's queue (100,000 records) overflows into the spool, as an outage would."""
+    r = subprocess.run([str(BUILD / "tools" / "audit_load"), "--brokers", broker.bootstrap, "--topic", "bench.sink",
+                        "--spool", str(work / f"sink-spool-{count}"), "--count", str(count), "--keys", "1000",
+                        "--payload", "200", "--flush-ms", "120000"], capture_output=True, text=True, timeout=300)
+    if r.returncode:
+        raise SystemExit(f"audit_load failed: {r.stderr[-2000:]}")
+    s = json.loads(r.stdout.strip().splitlines()[-1])
+    assert s["delivered"] == count and s["dropped"] == 0, s
+    return (f"sink records={count} delivered={s['delivered']} records/s={count / s['seconds']:.0f} "
+            f"write_us_per_record={1e6 * s['write_seconds'] / count:.2f} spooled={s['spooled']}")
+
+
+def start_classifier(work, rules, kafka, tag):
+    port = free_port()
+    cfg = {"bind": "127.0.0.1", "port": port, "rules_dir": str(rules), "api_tokens_file": str(work / "token"),
+           "state_dir": str(work / f"state-{tag}"), "log_level": "warn"}
+    if kafka:
+        cfg.update(kafka_brokers=kafka.bootstrap, kafka_audit_topic="bench.audit",
+                   audit_spool_dir=str(work / f"spool-{tag}"))
+    (work / f"{tag}.yaml").write_text(json.dumps(cfg))
+    log = open(work / f"{tag}.log", "wb")
+    p = subprocess.Popen([str(BIN / "reflex-classifier"), "--config", str(work / f"{tag}.yaml")], stdout=log,
+                         stderr=subprocess.STDOUT)
+    wait_for(lambda: http("GET", f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200, 20,
+             what="classifier ready")
+    return p, port
+
+
+def metric(port, name):
+    text = http("GET", f"http://127.0.0.1:{port}/metrics").text
+    m = re.search(rf"^{re.escape(name)}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def wrk(port):
+    r = subprocess.run(["wrk", "-t2", f"-c{CONN}", f"-d{DUR}s", "--latency", "-s",
+                        str(ROOT / "bench" / "classifier" / "post.lua"), f"http://127.0.0.1:{port}"],
+                       capture_output=True, text=True, check=True)
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", r.stdout).group(1))
+    p99 = re.search(r"^\s+99%\s+(\S+)", r.stdout, re.M).group(1)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
+    return rps, p99, int(non2xx.group(1)) if non2xx else 0
+
+
+def classifier_round(work, rules, broker, kafka_on, i):
+    tag = f"{'on' if kafka_on else 'off'}-{i}"
+    p, port = start_classifier(work, rules, broker if kafka_on else None, tag)
+    try:
+        rps, p99, non2xx = wrk(port)
+        line = f"classifier audit={'kafka' if kafka_on else 'off'} round={i} events/s={rps:.0f} p99={p99} non2xx={non2xx}"
+        if kafka_on:
+            written = metric(port, "reflex_audit_kafka_written_total")
+            wait_for(lambda: metric(port, "reflex_audit_kafka_delivered_total") >= written, 60, interval=0.2,
+                     what="audit records delivered")
+            written = metric(port, "reflex_audit_kafka_written_total")
+            line += (f" audit_records={written:.0f} delivered={metric(port, 'reflex_audit_kafka_delivered_total'):.0f}"
+                     f" spooled={metric(port, 'reflex_audit_kafka_spooled_total'):.0f}"
+                     f" dropped={metric(port, 'reflex_audit_kafka_dropped_total'):.0f}")
+        return rps, line
+    finally:
+        p.terminate()
+        p.wait(15)
+
+
+def main():
+    reason = kafka_skip_reason()
+    if reason:
+        raise SystemExit(f"bench/kafka: {reason}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "token").write_text("bench-token\n")
+        rules = work / "rules"
+        subprocess.run([sys.executable, str(ROOT / "bench" / "classifier" / "gen_rules.py"), "100", str(rules)],
+                       check=True)
+        broker = KafkaBroker(work).start()
+        lines = [f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cores, "
+                 f"one local broker (Kafka {kafka_version()}), wrk -t2 -c{CONN} -d{DUR}s, 100 rules"]
+        print(lines[0], flush=True)
+        try:
+            for count in (RECORDS // 4, RECORDS):
+                lines.append(sink_bench(broker, work, count))
+                print(lines[-1], flush=True)
+            rates = {True: [], False: []}
+            for i in range(ROUNDS):
+                for on in (False, True):
+                    rps, line = classifier_round(work, rules, broker, on, i)
+                    rates[on].append(rps)
+                    lines.append(line)
+                    print(line, flush=True)
+            off, on = sum(rates[False]) / ROUNDS, sum(rates[True]) / ROUNDS
+            lines.append(f"classifier mean events/s off={off:.0f} kafka={on:.0f} cost={100 * (off - on) / off:.1f}%")
+            print(lines[-1], flush=True)
+        finally:
+            broker.stop()
+    with open(OUT, "a") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def kafka_version():
+    pom = (ROOT / "tests" / "kafka" / "pom.xml").read_text()
+    return re.search(r"<kafka.version>([^<]+)<", pom).group(1)
+
+
+if __name__ == "__main__":
+    main()
