@@ -417,6 +417,15 @@ bool engine_signature_ok(const engine *e, const char *body, size_t len, const ch
 
 /* ---- running ---- */
 
+static cJSON *engine_audit_started(const action *a, size_t i)
+{
+	cJSON *f = engine_audit_fields(a);
+	cJSON_AddStringToObject(f, "target", a->runs[i].target);
+	cJSON_AddStringToObject(f, "user", a->user);
+	cJSON_AddStringToObject(f, "command", a->command);
+	return f;
+}
+
 /* Marks run i running and appends it to the journal (under mu). It must be durable before the command starts
  * (engine_before_exec), so that a crash can only ever make it "interrupted", never run it twice. */
 static rfx_err engine_run_start(engine *e, action *a, size_t i, uint64_t *seq)
@@ -538,7 +547,9 @@ static void engine_run(engine *e, action *a, size_t i)
 	exec_res res;
 	exec_res_init(&res, (size_t)e->cfg->output_max_bytes);
 	rfx_err rc = engine_run_start(e, a, i, &seq);
+	cJSON *started = engine_audit_started(a, i);
 	pthread_mutex_unlock(&e->mu);
+	audit_emit("action.started", started);
 	if (rc)
 		exec_res_fail(&res, ACTION_FAILED, "journal_error",
 			      "the start could not be journaled; not run");
@@ -561,15 +572,6 @@ static void engine_run(engine *e, action *a, size_t i)
 	pthread_mutex_lock(&e->mu);
 }
 
-static cJSON *engine_audit_started(const action *a, size_t i)
-{
-	cJSON *f = engine_audit_fields(a);
-	cJSON_AddStringToObject(f, "target", a->runs[i].target);
-	cJSON_AddStringToObject(f, "user", a->user);
-	cJSON_AddStringToObject(f, "command", a->command);
-	return f;
-}
-
 static void *engine_worker(void *arg)
 {
 	engine *e = arg;
@@ -581,10 +583,6 @@ static void *engine_worker(void *arg)
 			pthread_cond_wait(&e->work_cv, &e->mu);
 		if (e->stopping)
 			break;
-		cJSON *started = engine_audit_started(a, i);
-		pthread_mutex_unlock(&e->mu);
-		audit_emit("action.started", started);
-		pthread_mutex_lock(&e->mu);
 		engine_run(e, a, i);
 	}
 	pthread_mutex_unlock(&e->mu);
