@@ -201,6 +201,8 @@ static cJSON *duplicate_entry(classifier_app *app, const event *ev, const char *
 
 static void audit_event(const char *type, const event *ev, const cJSON *decisions, const cJSON *impact)
 {
+	if (!audit_enabled())
+		return;
 	cJSON *a = cJSON_CreateObject();
 	cJSON_AddStringToObject(a, "event_id", ev->id);
 	cJSON_AddStringToObject(a, "source", event_source_name(ev->source));

@@ -1,5 +1,6 @@
 /* history.c -- bounded ring of recent events and the bounded LRU de-duplication table. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "history.h"
@@ -16,7 +17,10 @@ typedef struct dedup_entry {
 struct history {
 	pthread_mutex_t lock;
 	cJSON **ring;
+	char (*ids)[27];		/* id of each ring slot */
 	size_t max_events, head, count; /* head: next slot to write */
+	uint32_t *index; /* id -> ring slot + 1 (0: empty); linear probing, twice the ring's size */
+	size_t index_mask;
 	dedup_entry **buckets;
 	size_t nbuckets, ndedup, max_dedup;
 	dedup_entry *lru_head, *lru_tail; /* head: most recent */
@@ -36,6 +40,12 @@ history *history_new(size_t max_events, size_t max_dedup)
 	pthread_mutex_init(&h->lock, NULL);
 	h->max_events = max_events ? max_events : 1;
 	h->ring = rfx_calloc(h->max_events, sizeof(cJSON *));
+	h->ids = rfx_calloc(h->max_events, sizeof(*h->ids));
+	size_t isize = 1;
+	while (isize < 2 * h->max_events)
+		isize <<= 1;
+	h->index = rfx_calloc(isize, sizeof(uint32_t));
+	h->index_mask = isize - 1;
 	h->max_dedup = max_dedup ? max_dedup : 1;
 	h->nbuckets = 1;
 	while (h->nbuckets < h->max_dedup)
@@ -56,6 +66,8 @@ void history_free(history *h)
 		free(e);
 	}
 	free(h->ring);
+	free(h->ids);
+	free(h->index);
 	free(h->buckets);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -162,16 +174,41 @@ void history_forget(history *h, const event *ev)
 	free(key);
 }
 
-/* Index of the stored entry with this id, or -1. Caller holds the lock. */
+/* Position in the id index where id is, or the empty position where it would go. Caller holds the lock. */
+static size_t index_pos(history *h, const char *id)
+{
+	size_t i = hash_str(id) & h->index_mask;
+	while (h->index[i] && strcmp(h->ids[h->index[i] - 1], id))
+		i = (i + 1) & h->index_mask;
+	return i;
+}
+
+/* Removes the entry at position i, shifting later entries of the probe chain back (no tombstones). */
+static void index_remove_at(history *h, size_t i)
+{
+	size_t j = i;
+	for (;;) {
+		h->index[i] = 0;
+		for (;;) {
+			j = (j + 1) & h->index_mask;
+			if (!h->index[j])
+				return;
+			size_t home = hash_str(h->ids[h->index[j] - 1]) & h->index_mask;
+			/* Move j back to i unless its home lies cyclically in (i, j]. */
+			if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+				continue;
+			break;
+		}
+		h->index[i] = h->index[j];
+		i = j;
+	}
+}
+
+/* Ring slot of the stored entry with this id, or -1. Caller holds the lock. */
 static long ring_find(history *h, const char *id)
 {
-	for (size_t i = 0; i < h->count; i++) {
-		size_t slot = (h->head + h->max_events - 1 - i) % h->max_events;
-		const cJSON *jid = cJSON_GetObjectItemCaseSensitive(h->ring[slot], "id");
-		if (cJSON_IsString(jid) && !strcmp(jid->valuestring, id))
-			return (long)slot;
-	}
-	return -1;
+	size_t i = index_pos(h, id);
+	return h->index[i] ? (long)h->index[i] - 1 : -1;
 }
 
 void history_count_duplicate(history *h, const char *id)
@@ -191,9 +228,22 @@ void history_count_duplicate(history *h, const char *id)
 
 void history_add(history *h, cJSON *entry)
 {
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "id"));
 	pthread_mutex_lock(&h->lock);
-	cJSON_Delete(h->ring[h->head]);
+	if (h->ring[h->head]) {
+		size_t old = index_pos(h, h->ids[h->head]);
+		if (h->index[old] == h->head + 1)
+			index_remove_at(h, old);
+		cJSON_Delete(h->ring[h->head]);
+	}
 	h->ring[h->head] = entry;
+	snprintf(h->ids[h->head], sizeof(h->ids[h->head]), "%s", id ? id : "");
+	if (id) {
+		size_t pos = index_pos(h, id);
+		if (h->index[pos]) /* an id stored twice: the newer wins */
+			index_remove_at(h, pos), pos = index_pos(h, id);
+		h->index[pos] = (uint32_t)h->head + 1;
+	}
 	h->head = (h->head + 1) % h->max_events;
 	if (h->count < h->max_events)
 		h->count++;

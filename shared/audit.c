@@ -187,6 +187,11 @@ static void log_failure(const char *sink_name, rfx_err rc)
 	LOG_WARN("audit write failed", "sink", sink_name, "error", rfx_strerror(rc));
 }
 
+bool audit_enabled(void)
+{
+	return __atomic_load_n(&have_sink, __ATOMIC_RELAXED);
+}
+
 void audit_emit(const char *type, cJSON *fields)
 {
 	if (fields && !cJSON_IsObject(fields)) {

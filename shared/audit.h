@@ -30,6 +30,8 @@ rfx_err audit_init(const char *svc, const cfg_common *cfg, char *err, size_t err
  * partitioning is fields' "source_id" when present. */
 void audit_emit(const char *type, cJSON *fields);
 void audit_shutdown(int flush_timeout_ms);
+/* False when no sink is configured: callers may skip building records (audit_emit would only count them). */
+bool audit_enabled(void);
 
 /* Registered by audit_kafka.c; NULL when the Kafka sink is not built in. */
 extern rfx_err (*audit_kafka_open_fn)(const cfg_common *cfg, audit_sink *out, char *err, size_t errlen);
