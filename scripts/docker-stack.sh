@@ -23,8 +23,7 @@ random_hex() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 
 # Writes NAME from the example unless it exists; the generated kinds get fresh random values.
 make_secret() {
-	name=$1
-	f=$SECRETS/$name
+	local name=$1 f=$SECRETS/$1 # local: api_tokens makes service_token first
 	[ -s "$f" ] && return 0
 	case $name in
 	service_token | admin_tokens | hmac_key) random_hex >"$f" && echo >>"$f" ;;

@@ -34,5 +34,5 @@ USER 10001:10001
 WORKDIR /var/lib/reflex
 EXPOSE 8082
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8082/healthz"]
+  CMD curl -fsS -o /dev/null "http://127.0.0.1:${REFLEX_PORT:-8082}/healthz" || exit 1
 ENTRYPOINT ["/usr/local/bin/reflex-poller"]
