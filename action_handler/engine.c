@@ -504,6 +504,7 @@ static cJSON *engine_run_finish(engine *e, action *a, size_t i, exec_res *res, u
 	pthread_cond_broadcast(&e->work_cv);
 	pthread_cond_broadcast(&e->idle_cv);
 	engine_gauges(e);
+	store_trim(e->st);
 	return fin;
 }
 
@@ -558,9 +559,10 @@ static void engine_run(engine *e, action *a, size_t i)
 			       &res); /* a's request fields are immutable: safe without the lock */
 	bool wb = false;
 	char id[80];
-	pthread_mutex_lock(&e->mu);
-	cJSON *fin = engine_run_finish(e, a, i, &res, &seq, &wb);
 	snprintf(id, sizeof(id), "%s", a->id);
+	pthread_mutex_lock(&e->mu);
+	cJSON *fin =
+	    engine_run_finish(e, a, i, &res, &seq, &wb); /* a may be gone afterwards (history trim) */
 	pthread_mutex_unlock(&e->mu);
 	exec_res_free(&res);
 	if (seq)
@@ -618,6 +620,7 @@ static void engine_wb_record(void *ud, const char *id, size_t step, wb_state sta
 			w->done_ms = rfx_now_ms();
 		if (engine_persist(e, a, &seq))
 			seq = 0;
+		store_trim(e->st); /* a finished write-back may let an old action go */
 	}
 	pthread_mutex_unlock(&e->mu);
 	if (seq)

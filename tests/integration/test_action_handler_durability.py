@@ -151,3 +151,22 @@ def test_journal_with_a_torn_tail_still_replays(services, tmp_path, sshd):
     assert h.get("torn-write") is None
     # The journal is usable afterwards: the torn line is gone after the start-up compaction.
     assert all(json.loads(l) for l in journal.read_text().splitlines())
+
+
+def test_history_is_bounded_and_survives_a_restart(services, tmp_path, sshd):
+    h = services.add(Handler(tmp_path / "ah", sshd, history_size=10)).start()
+    bodies = [action([sshd.target(i % 4)], "true") for i in range(25)]
+    for b in bodies:
+        assert h.post(b).status == 202
+    for b in bodies[-10:]:
+        h.wait_final(b["action_id"])
+    wait_for(lambda: h.request("GET", "/v1/status").json()["actions"] == 10, 10, what="history trimmed to 10")
+    listed = [a["action_id"] for a in h.request("GET", "/v1/actions?limit=1000").json()["actions"]]
+    assert listed == [b["action_id"] for b in reversed(bodies[-10:])], "the newest are kept, newest first"
+    assert h.get(bodies[0]["action_id"]) is None
+    # A repeated id that has left the history is new again: history_size is also the idempotency window.
+    h.stop()
+    h.start()
+    assert h.request("GET", "/v1/status").json()["actions"] == 10
+    journal = tmp_path / "ah" / "spool" / "actions.jsonl"
+    assert len(journal.read_text().splitlines()) == 10, "compacted at start to one snapshot per kept action"
