@@ -5,6 +5,7 @@
  *              [--payload BYTES] [--prop key=value]...
  * Records: {"type":"test.record","svc":"audit_load","source_id":"k<seq % K>","seq":<seq>,"run":"<id>",...}.
  */
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 typedef struct opts {
 	cfg_common cfg;
 	long count, rate, keys, flush_ms, payload;
-	const char *run;
+	const char *run, *from;
 } opts;
 
 static void add_prop(cfg_strmap *m, const char *kv)
@@ -37,10 +38,9 @@ static void add_prop(cfg_strmap *m, const char *kv)
 static void parse(int argc, char **argv, opts *o)
 {
 	static const struct option lo[] = {
-	    {"brokers", 1, 0, 'b'},  {"topic", 1, 0, 't'},   {"spool", 1, 0, 's'},
-	    {"count", 1, 0, 'n'},    {"rate", 1, 0, 'r'},    {"keys", 1, 0, 'k'},
-	    {"flush-ms", 1, 0, 'f'}, {"payload", 1, 0, 'p'}, {"prop", 1, 0, 'P'},
-	    {"run", 1, 0, 'R'},	     {0, 0, 0, 0},
+	    {"brokers", 1, 0, 'b'}, {"topic", 1, 0, 't'}, {"spool", 1, 0, 's'},	   {"count", 1, 0, 'n'},
+	    {"rate", 1, 0, 'r'},    {"keys", 1, 0, 'k'},  {"flush-ms", 1, 0, 'f'}, {"payload", 1, 0, 'p'},
+	    {"prop", 1, 0, 'P'},    {"run", 1, 0, 'R'},	  {"from", 1, 0, 'F'},	   {0, 0, 0, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -71,6 +71,9 @@ static void parse(int argc, char **argv, opts *o)
 			break;
 		case 'P':
 			add_prop(&o->cfg.kafka_properties, optarg);
+			break;
+		case 'F':
+			o->from = optarg;
 			break;
 		case 'R':
 			o->run = optarg;
@@ -112,6 +115,33 @@ static void print_stats(audit_sink *s, double secs, double write_secs)
 	fflush(stdout);
 }
 
+/* Writes every line of path through the sink; returns how many. */
+static long write_file(audit_sink *s, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	long count = 0;
+	if (!f) {
+		perror(path);
+		exit(1);
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		cJSON *o = cJSON_ParseWithLength(line, (size_t)n);
+		const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "source_id"));
+		if (n)
+			s->ops->write(s->ctx, key, line, (size_t)n);
+		cJSON_Delete(o);
+		count += n > 0;
+	}
+	free(line);
+	fclose(f);
+	return count;
+}
+
 int main(int argc, char **argv)
 {
 	opts o = {.count = 1000, .keys = 10, .flush_ms = 30000, .run = "run"};
@@ -127,6 +157,10 @@ int main(int argc, char **argv)
 	char *pad = rfx_calloc(1, (size_t)o.payload + 1);
 	memset(pad, 'x', (size_t)o.payload);
 	double t0 = rfx_mono_sec();
+	if (o.from) {
+		write_file(&sink, o.from);
+		o.count = 0;
+	}
 	for (long i = 0; i < o.count; i++) {
 		if (o.rate > 0) {
 			double due = t0 + (double)i / (double)o.rate, now = rfx_mono_sec();
