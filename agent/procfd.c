@@ -245,15 +245,22 @@ static bool list_fds(int dfd, fd_link **out, size_t *n)
 	return true;
 }
 
-/* An fd still points where it did when its old target is a socket of this scan: a socket that was closed
- * makes its fd number free for reuse, and anything that is not a TCP socket is read again (few of those). */
+/* Whether an fd may be taken to point where it did at the last read. A socket fd does while its socket is
+ * still in this scan: a closed socket frees its fd number for reuse. Other fds (files, pipes, other sockets)
+ * are taken as unchanged in a quick pass and read again in a thorough one, for the rare fd reused after a
+ * file was closed. */
 static bool fd_unchanged(const procfd_cache *c, const fd_link *old, size_t nold, size_t *k,
-			 const fd_link *now, uint64_t *inode)
+			 const fd_link *now, bool thorough, uint64_t *inode)
 {
 	while (*k < nold && old[*k].fd < now->fd)
 		(*k)++;
-	if (*k >= nold || old[*k].fd != now->fd || !old[*k].inode ||
-	    !imap_get(&c->inode_index, old[*k].inode))
+	if (*k >= nold || old[*k].fd != now->fd)
+		return false;
+	if (!old[*k].inode) {
+		*inode = 0;
+		return !thorough;
+	}
+	if (!imap_get(&c->inode_index, old[*k].inode))
 		return false;
 	*inode = old[*k].inode;
 	return true;
@@ -274,7 +281,7 @@ static uint64_t read_fd_link(int dfd, uint32_t fd, procfd_stats *st)
 
 /* Reads one process's fd table, claiming every unknown socket it holds; links are read only for fds that are
  * new or may have changed since the last read. Returns how many sockets it claimed. */
-static size_t proc_walk(procfd_cache *c, proc_info *p, procfd_stats *st)
+static size_t proc_walk(procfd_cache *c, proc_info *p, bool thorough, procfd_stats *st)
 {
 	char path[512];
 	size_t claimed = 0, n = 0, k = 0;
@@ -291,7 +298,7 @@ static size_t proc_walk(procfd_cache *c, proc_info *p, procfd_stats *st)
 	}
 	p->nsock = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!fd_unchanged(c, p->fds, p->nfds, &k, &now[i], &now[i].inode))
+		if (!fd_unchanged(c, p->fds, p->nfds, &k, &now[i], thorough, &now[i].inode))
 			now[i].inode = read_fd_link(dfd, now[i].fd, st);
 		if (!now[i].inode)
 			continue;
@@ -386,6 +393,20 @@ static size_t count_unknown(const procfd_cache *c)
 	return n;
 }
 
+/* Walks candidates in order until nothing is unknown or the budget is spent. */
+static size_t walk_candidates(procfd_cache *c, proc_info **cand, size_t ncand, size_t unknown, bool thorough,
+			      procfd_stats *st)
+{
+	for (size_t i = 0; i < ncand && unknown; i++) {
+		if (c->fd_budget && st->fd_reads >= c->fd_budget) {
+			st->budget_exhausted = true;
+			break;
+		}
+		unknown -= proc_walk(c, cand[i], thorough, st);
+	}
+	return unknown;
+}
+
 void procfd_refresh(procfd_cache *c, const sock_list *socks, procfd_stats *st)
 {
 	proc_info **cand = NULL;
@@ -395,13 +416,9 @@ void procfd_refresh(procfd_cache *c, const sock_list *socks, procfd_stats *st)
 	inodes_rebuild(c, socks);
 	size_t unknown = count_unknown(c);
 	size_t ncand = unknown ? candidates(c, &cand) : 0;
-	for (size_t i = 0; i < ncand && unknown; i++) {
-		if (c->fd_budget && st->fd_reads >= c->fd_budget) {
-			st->budget_exhausted = true;
-			break;
-		}
-		unknown -= proc_walk(c, cand[i], st);
-	}
+	unknown = walk_candidates(c, cand, ncand, unknown, false, st);
+	if (unknown && !st->budget_exhausted)
+		walk_candidates(c, cand, ncand, unknown, true, st);
 	free(cand);
 	st->procs = c->nprocs;
 	st->inodes = c->ninodes;
