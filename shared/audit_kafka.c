@@ -864,6 +864,23 @@ static int remaining_ms(int64_t deadline)
 	return left > 0 ? (int)left : 0;
 }
 
+/* A topic created a moment ago may not have its leaders yet: ask again until the deadline. */
+static rd_kafka_resp_err_t query_offsets(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *lo,
+					 int64_t *hi, int64_t deadline)
+{
+	for (;;) {
+		rd_kafka_resp_err_t e =
+		    rd_kafka_query_watermark_offsets(rk, topic, p, lo, hi, remaining_ms(deadline));
+		bool retry = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+			     e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+			     e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+			     e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+		if (!retry || remaining_ms(deadline) < 100)
+			return e;
+		usleep(100 * 1000);
+	}
+}
+
 /* Finds the topic's partitions and their end offsets, and assigns the non-empty ones from the beginning. */
 static rfx_err reader_assign(reader *r, const char *topic, int64_t deadline, char *err, size_t errlen)
 {
@@ -891,7 +908,7 @@ static rfx_err reader_assign(reader *r, const char *topic, int64_t deadline, cha
 		int64_t lo = 0, hi = 0;
 		if (p < 0 || p >= r->nparts)
 			continue;
-		e = rd_kafka_query_watermark_offsets(r->rk, topic, p, &lo, &hi, remaining_ms(deadline));
+		e = query_offsets(r->rk, topic, p, &lo, &hi, deadline);
 		if (e) {
 			snprintf(err, errlen, "kafka: offsets of %s/%d: %s", topic, p, rd_kafka_err2str(e));
 			rc = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? RFX_ERR_TIMEOUT : RFX_ERR_UNAVAILABLE;
