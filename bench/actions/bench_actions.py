@@ -3,7 +3,7 @@
 One real OpenSSH server listens on BENCH_TARGETS ports of 127.0.0.1 (each port a distinct target to the handler).
 A warm-up round runs one action per target, so that every target has a warm connection; then each measured round
 posts BENCH_ACTIONS actions at once (one thread each, released together, spread evenly over the targets). Each
-command appends its action id and the time it started (`date +%s%N`, same clock as the client's) to a file;
+command appends its action id and the time it started (`exec date +'ID %s%N'`, same clock as the client's) to a file;
 the client notes when each 202 arrived.
 
 Reported per round: time from 202 to the command starting (p50, p99, max), actions per second (first post to last
@@ -46,7 +46,7 @@ def post(url, body):
 def body(action_id, target, starts):
     return {"action_id": action_id, "event_id": "E" + action_id, "source": "alertmanager", "source_id": action_id,
             "rule": "bench", "type": "ssh", "targets": [target], "timeout": 30,
-            "command": f"echo {action_id} $(date +%s%N) >> {starts}"}
+            "command": f"exec date +'{action_id} %s%N' >> {starts}"}
 
 
 def started_at(starts):
@@ -67,6 +67,12 @@ def wait_all(url, ids, timeout=120):
                 return False
         return True
     wait_for(done, timeout, interval=0.02, what="every action finished")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of the process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory(pid):
@@ -162,13 +168,15 @@ def main():
         print(f"warm-up: {TARGETS} actions, one per target, {elapsed:.2f} s (first connections)")
         rounds = [(f"r{r}", ACTIONS) for r in range(ROUNDS)] + [("one-per-target", TARGETS)]
         for name, n in rounds:
+            cpu0 = cpu_seconds(h.proc.pid)
             lat, elapsed, run_ms, queued = run_round(h, srv, name, n)
+            cpu_ms = (cpu_seconds(h.proc.pid) - cpu0) * 1000 / n
             mem = memory(h.proc.pid)
             line = (f"{time.strftime('%Y-%m-%d')} {name}: {n} actions over {TARGETS} targets, "
                     f"{WORKERS} workers, warm: 202->start p50 {pct(lat, 50):.1f} ms p99 {pct(lat, 99):.1f} ms "
                     f"max {lat[-1]:.1f} ms; in the handler accepted->run started p50 {pct(queued, 50):.0f} ms "
                     f"p99 {pct(queued, 99):.0f} ms; {n / elapsed:.0f} actions/s; run (command on target) mean "
-                    f"{run_ms:.1f} ms; RSS {mem['VmRSS']:.1f} MiB (peak {mem['VmHWM']:.1f} MiB); "
+                    f"{run_ms:.1f} ms; handler CPU {cpu_ms:.2f} ms/action; RSS {mem['VmRSS']:.1f} MiB (peak {mem['VmHWM']:.1f} MiB); "
                     f"nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
             print(line)
             lines.append(line)
