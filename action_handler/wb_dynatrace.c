@@ -63,7 +63,7 @@ static rfx_err dt_send(void *ctx, const char *op, const cJSON *a, wb_attempt *at
 	cJSON_AddStringToObject(b, "context", "Reflex");
 	char *body = cJSON_PrintUnformatted(b);
 	const char *headers[] = {d->auth_header, "Content-Type: application/json", NULL};
-	rfx_err rc = writeback_http(d->cfg, url, headers, body, att);
+	rfx_err rc = writeback_http(d->cfg, url, headers, body, strrchr(d->auth_header, ' ') + 1, att);
 	cJSON_Delete(b);
 	free(body);
 	free(note);

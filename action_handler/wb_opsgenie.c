@@ -92,7 +92,7 @@ static rfx_err og_send(void *ctx, const char *op, const cJSON *a, wb_attempt *at
 				 source && !strcmp(source, "opsgenie") ? "id" : "alias");
 	char *body = og_body(op, a);
 	const char *headers[] = {o->auth_header, "Content-Type: application/json", NULL};
-	rfx_err rc = writeback_http(o->cfg, url, headers, body, att);
+	rfx_err rc = writeback_http(o->cfg, url, headers, body, strrchr(o->auth_header, ' ') + 1, att);
 	free(enc);
 	free(url);
 	free(body);

@@ -51,7 +51,8 @@ static rfx_err wh_send(void *ctx, const char *op, const cJSON *a, wb_attempt *at
 	cJSON_DeleteItemFromObjectCaseSensitive(copy, "writeback");
 	char *body = cJSON_PrintUnformatted(copy);
 	const char *headers[] = {"Content-Type: application/json", w->auth_header, NULL};
-	rfx_err rc = writeback_http(w->cfg, w->cfg->webhook_url, headers, body, att);
+	rfx_err rc = writeback_http(w->cfg, w->cfg->webhook_url, headers, body,
+				    w->auth_header ? strrchr(w->auth_header, ' ') + 1 : NULL, att);
 	cJSON_Delete(copy);
 	free(body);
 	return rc;

@@ -373,8 +373,16 @@ bool writeback_source_in(const cfg_strlist *sources, const char *source)
 	return false;
 }
 
+static void writeback_redact(char *s, const char *secret)
+{
+	size_t n = secret ? strlen(secret) : 0;
+	char *p;
+	while (n && (p = strstr(s, secret)))
+		memset(p, '*', n);
+}
+
 rfx_err writeback_http(const ah_config *cfg, const char *url, const char *const *headers, const char *body,
-		       wb_attempt *att)
+		       const char *secret, wb_attempt *att)
 {
 	httpc_req req = {
 	    .method = "POST",
@@ -402,5 +410,6 @@ rfx_err writeback_http(const ah_config *cfg, const char *url, const char *const 
 			 buf_cstr(&resp.body));
 	}
 	httpc_resp_free(&resp);
+	writeback_redact(att->error, secret);
 	return rc;
 }

@@ -59,8 +59,9 @@ const cJSON *writeback_followup(const cJSON *action);
 char *writeback_note(const cJSON *action);
 char *writeback_urlencode(const char *s);
 bool writeback_source_in(const cfg_strlist *sources, const char *source);
-/* One HTTP call: RFX_OK for a 2xx answer; att says what came back and whether a retry can help. */
+/* One HTTP call: RFX_OK for a 2xx answer; att says what came back and whether a retry can help. secret (may
+ * be NULL) is blanked out of att->error, in case the far end echoes the credentials back. */
 rfx_err writeback_http(const ah_config *cfg, const char *url, const char *const *headers, const char *body,
-		       wb_attempt *att);
+		       const char *secret, wb_attempt *att);
 
 #endif

@@ -77,16 +77,18 @@ class FakeWriteback:
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def fail(self, status, count=1):
+    def fail(self, status, count=1, echo_credentials=False):
+        """The next count requests get status; echo_credentials puts the request's Authorization header in the
+        error message, as a careless server might."""
         with self.lock:
-            self._fail = [status, count]
+            self._fail = [status, count, echo_credentials]
 
     def _take_failure(self):
         with self.lock:
             if not self._fail or self._fail[1] <= 0:
-                return None
+                return None, False
             self._fail[1] -= 1
-            return self._fail[0]
+            return self._fail[0], self._fail[2]
 
     def of(self, kind=None, op=None):
         with self.lock:
@@ -146,10 +148,11 @@ class FakeWriteback:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        forced = self._take_failure()
+        forced, echo = self._take_failure()
         if forced:
             extra = {"Retry-After": "1"} if forced == 429 else {}
-            return forced, {"message": "injected failure", "took": 0.0, "requestId": str(uuid.uuid4())}, extra, u.path
+            msg = "injected failure" + (f" for {h.headers.get('Authorization')}" if echo else "")
+            return forced, {"message": msg, "took": 0.0, "requestId": str(uuid.uuid4())}, extra, u.path
         m = OPSGENIE_RE.match(u.path)
         d = DYNATRACE_RE.match(u.path)
         if m:

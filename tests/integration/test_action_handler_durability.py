@@ -60,7 +60,7 @@ def test_kill9_mid_queue_loses_nothing_and_runs_nothing_twice(services, tmp_path
     bodies = []
     for i in range(200):
         b = action([sshd.target(i % 4)], "")
-        b["command"] = f"echo {b['action_id']} >> {ran}; sleep 0.02"
+        b["command"] = f"echo {b['action_id']} >> {ran}; sleep 0.04"
         bodies.append(b)
     statuses = post_all(h, bodies)
     assert set(statuses.values()) == {202}, Counter(statuses.values())

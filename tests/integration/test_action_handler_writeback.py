@@ -133,7 +133,7 @@ def test_failed_writes_are_retried_with_backoff(services, tmp_path, sshd, fake):
 
 def test_a_failed_writeback_never_changes_the_result(services, tmp_path, sshd, fake):
     h = start(services, tmp_path, sshd, fake, writeback_retries=2)
-    fake.fail(500, count=100)
+    fake.fail(500, count=100, echo_credentials=True)
     body = action([sshd.target(0)], "true", source="opsgenie", source_id="og-down",
                   on_success={"note": "n", "close": True})
     assert h.post(body).status == 202
@@ -141,6 +141,9 @@ def test_a_failed_writeback_never_changes_the_result(services, tmp_path, sshd, f
     assert a["state"] == "succeeded" and a["results"][0]["state"] == "succeeded"
     assert [(s["state"], s["attempts"], s["status"]) for s in a["writeback"]] == [("failed", 3, 500)] * 2
     assert "500" in a["writeback"][0]["error"]
+    # The far end echoed the key back in its error; it is blanked out before it is stored or logged.
+    assert "GenieKey ****" in a["writeback"][0]["error"]
+    assert OG_KEY not in h.stdout() + h.stderr() + (tmp_path / "ah" / "spool" / "actions.jsonl").read_text()
 
 
 def test_rejected_credentials_are_not_retried(services, tmp_path, sshd, fake):
