@@ -71,7 +71,7 @@ unit_lib = $(if $(filter shared,$(1)),,$(BUILD)/lib$(1).a)
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(call unit_lib,$$(firstword $$(subst /, ,$$*))) $(LIBREFLEX)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -I$(firstword $(subst /, ,$*)) $(LDFLAGS) -o $@ $(filter-out %.h,$^) -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -I$(firstword $(subst /, ,$*)) $(LDFLAGS) -o $@ $< $(filter %.a,$^) -lcmocka $(LDLIBS)
 
 deps:
 	@scripts/deps.sh
