@@ -1,0 +1,99 @@
+/* scan_bench.c -- times the agent's scan (sockets, owners, report state) and the report it sends, cold and
+ * warm, on whatever sockets the host has; bench/agent/run.sh creates 10,000 loopback connections first. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scan.h"
+#include "session.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static double report_ms(session *sess, const report_state *cur, size_t *bytes)
+{
+	bool full;
+	double t0 = rfx_mono_sec();
+	cJSON *j = session_report(sess, cur, NULL, 0, &full);
+	char *body = cJSON_PrintUnformatted(j);
+	*bytes = strlen(body);
+	free(body);
+	cJSON_Delete(j);
+	return (rfx_mono_sec() - t0) * 1000.0;
+}
+
+static void run(scan_source src, int scans)
+{
+	scan_opts o = {.source = src,
+		       .proc_root = "/proc",
+		       .report = {.include_loopback = true, .max_connections = 10000}};
+	scan_ctx *s = scan_new(&o);
+	double *ms = calloc((size_t)scans, sizeof(*ms)), *cpu = calloc((size_t)scans, sizeof(*cpu));
+	double sock_ms = 0, attr_ms = 0, rep_ms = 0;
+	size_t reads = 0, sockets = 0, resolved = 0, bytes = 0;
+	char err[256];
+	session sess;
+	session_init(&sess, "bench", 10000, 1, 60000);
+	for (int i = 0; i <= scans; i++) {
+		report_state cur;
+		scan_stats st;
+		double c0 = cpu_ms();
+		rfx_err rc = scan_run(s, &cur, &st, err, sizeof(err));
+		double c1 = cpu_ms();
+		if (rc) {
+			fprintf(stderr, "scan: %s\n", err);
+			exit(1);
+		}
+		if (i == 0) {
+			printf("%-8s first scan: %8.2f ms (sockets %.2f, owners %.2f), sockets %zu, owners "
+			       "found %zu, fd "
+			       "links read %zu\n",
+			       st.source, st.seconds * 1000, st.sock_seconds * 1000, st.attr_seconds * 1000,
+			       st.sockets, st.fd.resolved, st.fd.fd_reads);
+		} else {
+			ms[i - 1] = st.seconds * 1000;
+			cpu[i - 1] = c1 - c0;
+			sock_ms += st.sock_seconds * 1000;
+			attr_ms += st.attr_seconds * 1000;
+			reads += st.fd.fd_reads;
+			sockets = st.sockets;
+			resolved = st.fd.resolved;
+			rep_ms += report_ms(&sess, &cur, &bytes);
+		}
+		report_state_free(&cur);
+	}
+	qsort(ms, (size_t)scans, sizeof(*ms), cmp_double);
+	qsort(cpu, (size_t)scans, sizeof(*cpu), cmp_double);
+	printf("%-8s warm scans: median %6.2f ms, p95 %6.2f ms, max %6.2f ms over %d scans (sockets %.2f ms, "
+	       "owners "
+	       "%.2f ms on average); sockets %zu, owners %zu, fd links read %zu in all\n",
+	       o.source == SCAN_SOURCE_PROC ? "proc" : "netlink", ms[scans / 2], ms[scans * 95 / 100],
+	       ms[scans - 1], scans, sock_ms / scans, attr_ms / scans, sockets, resolved, reads);
+	printf("%-8s warm scans: CPU time median %6.2f ms, p95 %6.2f ms (user and kernel, this thread)\n",
+	       o.source == SCAN_SOURCE_PROC ? "proc" : "netlink", cpu[scans / 2], cpu[scans * 95 / 100]);
+	printf("%-8s full report: %.2f ms to build and print, %zu bytes\n",
+	       o.source == SCAN_SOURCE_PROC ? "proc" : "netlink", rep_ms / scans, bytes);
+	session_free(&sess);
+	free(ms);
+	free(cpu);
+	scan_free(s);
+}
+
+int main(int argc, char **argv)
+{
+	int scans = argc > 1 ? atoi(argv[1]) : 50;
+	run(SCAN_SOURCE_NETLINK, scans);
+	run(SCAN_SOURCE_PROC, scans / 5 > 5 ? scans / 5 : 5);
+	return 0;
+}
