@@ -41,7 +41,12 @@ LIBREFLEX := $(BUILD)/libreflex.a
 BINS := $(foreach s,$(SERVICES),$(BUILD)/bin/$(BIN_$(s)))
 
 .PHONY: all deps test unit integration run fuzz bench bench-bins clean format images stack stack-down test-stack
-all: $(BINS)
+# The /map page's graph library comes from npm at build time into web/node_modules (not committed; the classifier
+# serves it under /map/node_modules).
+WEB_DEPS := web/node_modules/.package-lock.json
+all: $(BINS) $(WEB_DEPS)
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
