@@ -185,7 +185,10 @@ static rfx_err agent_scan(agent *a, report_state *out)
 
 static session_outcome push(agent *a, const char *body, long *status, char *err, size_t errlen)
 {
-	char *url = rfx_asprintf("%s/v1/topology/%s", a->cfg.classifier_url, a->node);
+	size_t base = strlen(a->cfg.classifier_url);
+	while (base && a->cfg.classifier_url[base - 1] == '/')
+		base--;
+	char *url = rfx_asprintf("%.*s/v1/topology/%s", (int)base, a->cfg.classifier_url, a->node);
 	char *auth = a->token ? rfx_asprintf("Authorization: Bearer %s", a->token) : NULL;
 	const char *headers[] = {"Content-Type: application/json", auth, NULL};
 	httpc_req req = {.method = "POST",
