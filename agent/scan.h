@@ -1,5 +1,5 @@
-/* scan.h -- one scan of the host: sockets (sock_diag, or /proc/net when netlink is not available), their owners,
- * condensed into a report state; with timings and counters for logs, metrics and the benchmark. */
+/* scan.h -- one scan of the host: sockets (sock_diag, or /proc/net when netlink is not available), their
+ * owners, condensed into a report state; with timings and counters for logs, metrics and the benchmark. */
 #ifndef AGENT_SCAN_H
 #define AGENT_SCAN_H
 
@@ -17,11 +17,11 @@ typedef struct scan_opts {
 } scan_opts;
 
 typedef struct scan_stats {
-	double seconds;	   /* wall time of the whole scan */
+	double seconds;	     /* wall time of the whole scan */
 	double sock_seconds; /* of which listing sockets */
 	double attr_seconds; /* of which attributing them */
 	size_t sockets;
-	size_t dropped; /* sockets beyond max_sockets */
+	size_t dropped;	    /* sockets beyond max_sockets */
 	const char *source; /* "netlink" or "proc" */
 	procfd_stats fd;
 } scan_stats;
