@@ -49,6 +49,13 @@ void feed_page_init(feed_page *pg)
 	memset(pg, 0, sizeof(*pg));
 }
 
+void feed_page_init_poll(feed_page *pg, feed_poll *p)
+{
+	feed_page_init(pg);
+	pg->rev_owner = p->rev_owner;
+	pg->rev_ud = p->ud;
+}
+
 void feed_item_clear(feed_item *it)
 {
 	event_free(it->ev);
@@ -59,11 +66,65 @@ void feed_item_clear(feed_item *it)
 
 void feed_page_reset(feed_page *pg)
 {
+	const char *(*owner)(void *, const char *) = pg->rev_owner;
+	void *ud = pg->rev_ud;
 	for (size_t i = 0; i < pg->n; i++)
 		feed_item_clear(&pg->items[i]);
 	free(pg->items);
 	free(pg->next);
 	feed_page_init(pg);
+	pg->rev_owner = owner;
+	pg->rev_ud = ud;
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static uint64_t hash_json(uint64_t h, const cJSON *j)
+{
+	for (; j; j = j->next) {
+		unsigned char type = (unsigned char)(j->type & 0xff);
+		h = hash_bytes(h, &type, 1);
+		if (j->string)
+			h = hash_bytes(h, j->string, strlen(j->string) + 1);
+		if (cJSON_IsString(j) && j->valuestring)
+			h = hash_bytes(h, j->valuestring, strlen(j->valuestring) + 1);
+		else if (cJSON_IsNumber(j))
+			h = hash_bytes(h, &j->valuedouble, sizeof(j->valuedouble));
+		else if (j->child)
+			h = hash_json(hash_bytes(h, "{", 1), j->child);
+		h = hash_bytes(h, "}", 1);
+	}
+	return h;
+}
+
+void feed_content_rev(const cJSON *obj, char out[18])
+{
+	uint64_t h = 14695981039346656037ULL;
+	if (obj) {
+		unsigned char type = (unsigned char)(obj->type & 0xff);
+		h = hash_bytes(h, &type, 1);
+		if (cJSON_IsString(obj) && obj->valuestring)
+			h = hash_bytes(h, obj->valuestring, strlen(obj->valuestring) + 1);
+		else if (cJSON_IsNumber(obj))
+			h = hash_bytes(h, &obj->valuedouble, sizeof(obj->valuedouble));
+		else
+			h = hash_json(h, obj->child);
+	}
+	/* FNV-1a's last bytes mix weakly into the high bits: finish with a murmur-style avalanche. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	snprintf(out, 18, "h%016llx", (unsigned long long)h);
 }
 
 feed_item *feed_page_add(feed_page *pg, const char *source_id)
@@ -84,15 +145,22 @@ void feed_page_reject(feed_page *pg, const char *why)
 		snprintf(pg->reject_reason, sizeof(pg->reject_reason), "%s", why);
 }
 
-rfx_err feed_normalize_item(feed_page *pg, const char *norm, const cJSON *obj)
+rfx_err feed_normalize_item(feed_page *pg, const char *norm, const cJSON *obj, bool by_content)
 {
 	const normalizer *nz = normalizer_find(norm);
 	event_list evs = {0};
-	char err[FEED_ERR_MAX] = "", why[FEED_ERR_MAX];
-	const char *field = NULL;
+	char err[FEED_ERR_MAX] = "", why[FEED_ERR_MAX], rev[18] = "";
+	const char *field = NULL, *owner;
 
 	if (!nz)
 		return RFX_ERR_INTERNAL;
+	if (by_content) {
+		feed_content_rev(obj, rev);
+		if (pg->rev_owner && (owner = pg->rev_owner(pg->rev_ud, rev))) {
+			feed_page_add(pg, owner)->rev = rfx_strdup(rev);
+			return RFX_OK;
+		}
+	}
 	rfx_err rc = nz->parse(obj, &evs, err, sizeof(err), &field);
 	if (rc || evs.n == 0) {
 		snprintf(why, sizeof(why), "%s%s%s", rc ? err : "no problem in item", field ? " field=" : "",
@@ -105,6 +173,9 @@ rfx_err feed_normalize_item(feed_page *pg, const char *norm, const cJSON *obj)
 		feed_item *it = feed_page_add(pg, evs.v[i]->source_id);
 		it->ev = evs.v[i];
 		evs.v[i] = NULL;
+		/* a content rev identifies one problem: only when the object was exactly one */
+		if (rev[0] && evs.n == 1)
+			it->rev = rfx_strdup(rev);
 	}
 	event_list_free(&evs);
 	return RFX_OK;

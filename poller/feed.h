@@ -67,6 +67,10 @@ typedef struct feed_page {
 	size_t listed;	 /* problems the answer listed (items plus rejected), for offset paging */
 	size_t rejected; /* items the normalizer refused; the first reason is in reject_reason */
 	char reject_reason[FEED_ERR_MAX];
+	/* Set by the runner (NULL otherwise): the source_id of a known problem last reported with exactly
+	 * this content rev, so an unchanged problem is not normalized again. */
+	const char *(*rev_owner)(void *ud, const char *rev);
+	void *rev_ud;
 } feed_page;
 
 typedef struct feed_poll feed_poll;
@@ -79,6 +83,8 @@ struct feed_poll {
 	rfx_err (*on_page)(feed_poll *p, feed_page *page);
 	/* The rev stored for source_id by the last committed poll, or NULL. */
 	const char *(*known_rev)(feed_poll *p, const char *source_id);
+	/* The source_id whose stored rev is rev, or NULL (see feed_page.rev_owner). */
+	const char *(*rev_owner)(void *ud, const char *rev);
 	void *ud;
 	atomic_bool *stop;
 	long retry_after_ms; /* set by feed_http_get on 429 with Retry-After */
@@ -114,13 +120,18 @@ extern const feed_key feed_common_keys[];
 
 /* Page and item lists. */
 void feed_page_init(feed_page *pg);
-void feed_page_reset(feed_page *pg); /* frees items and cursor, keeps nothing */
+void feed_page_init_poll(feed_page *pg, feed_poll *p); /* with the runner's rev lookup */
+void feed_page_reset(feed_page *pg);		       /* frees items and cursor, keeps nothing */
 feed_item *feed_page_add(feed_page *pg, const char *source_id);
 void feed_page_reject(feed_page *pg, const char *why);
 void feed_item_clear(feed_item *it);
 
-/* Normalizes one per-problem object with the shared normalizer `norm` and appends one item per event. */
-rfx_err feed_normalize_item(feed_page *pg, const char *norm, const cJSON *obj);
+/* Normalizes one per-problem object with the shared normalizer `norm` and appends one item per event. With
+ * by_content, the item's rev is a hash of the object's content, and an object whose hash a known problem has
+ * is appended as unchanged (ev NULL) without being normalized again. */
+rfx_err feed_normalize_item(feed_page *pg, const char *norm, const cJSON *obj, bool by_content);
+/* A 64-bit hash of a JSON value's content (keys, values, order), as 17 characters "h" + 16 hex digits. */
+void feed_content_rev(const cJSON *obj, char out[18]);
 
 /* Parses a response body as JSON, bounded in depth. NULL with err set on failure. */
 cJSON *feed_parse_json(const char *body, size_t len, char *err, size_t errlen);

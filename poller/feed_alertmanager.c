@@ -56,7 +56,7 @@ static rfx_err am_parse(const feed_cfg *cfg, const char *body, size_t len, feed_
 	cJSON_ArrayForEach(a, j)
 	{
 		size_t before = pg->n;
-		feed_normalize_item(pg, "alertmanager", a);
+		feed_normalize_item(pg, "alertmanager", a, true);
 		bool sup = suppressed(o, a);
 		for (size_t i = before; i < pg->n; i++)
 			pg->items[i].suppressed = sup;
@@ -120,7 +120,7 @@ static rfx_err am_poll(feed_poll *p)
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", p->secret);
 		headers[1] = auth;
 	}
-	feed_page_init(&pg);
+	feed_page_init_poll(&pg, p);
 	rc = feed_http_get(p, buf_cstr(&u.b), headers, o->username, &resp);
 	if (!rc) {
 		rc = am_parse(p->cfg, resp.body.data ? resp.body.data : "", resp.body.len, &pg, p->err,

@@ -40,7 +40,7 @@ static rfx_err dt_parse(const feed_cfg *cfg, const char *body, size_t len, feed_
 		cJSON_Delete(j);
 		return RFX_ERR_PARSE;
 	}
-	cJSON_ArrayForEach(p, problems) feed_normalize_item(pg, "dynatrace", p);
+	cJSON_ArrayForEach(p, problems) feed_normalize_item(pg, "dynatrace", p, true);
 	next = cJSON_GetObjectItemCaseSensitive(j, "nextPageKey");
 	if (cJSON_IsString(next) && next->valuestring[0])
 		pg->next = rfx_strdup(next->valuestring);
@@ -102,7 +102,7 @@ static rfx_err dt_poll(feed_poll *p)
 		snprintf(auth, sizeof(auth), "Authorization: Api-Token %s", p->secret);
 		headers[1] = auth;
 	}
-	feed_page_init(&pg);
+	feed_page_init_poll(&pg, p);
 	for (int page = 0; !rc; page++) {
 		if (page >= DT_MAX_PAGES) {
 			snprintf(p->err, sizeof(p->err), "more than %d pages", DT_MAX_PAGES);

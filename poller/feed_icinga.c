@@ -58,7 +58,7 @@ static rfx_err ic_parse(const feed_cfg *cfg, const char *body, size_t len, feed_
 	{
 		size_t before = pg->n;
 		pg->listed++;
-		feed_normalize_item(pg, "icinga", r);
+		feed_normalize_item(pg, "icinga", r, true);
 		bool sup = !o->include_handled && handled(r);
 		for (size_t i = before; i < pg->n; i++)
 			pg->items[i].suppressed = sup;
@@ -112,7 +112,7 @@ static rfx_err ic_poll(feed_poll *p)
 	feed_page pg;
 	rfx_err rc = RFX_OK;
 
-	feed_page_init(&pg);
+	feed_page_init_poll(&pg, p);
 	for (size_t i = 0; i < o->objects.n && !rc; i++)
 		rc = poll_objects(p, o->objects.v[i], &pg);
 	return rc;

@@ -47,7 +47,7 @@ static rfx_err og_parse(const feed_cfg *cfg, const char *body, size_t len, feed_
 	{
 		size_t before = pg->n;
 		pg->listed++;
-		feed_normalize_item(pg, "opsgenie", a);
+		feed_normalize_item(pg, "opsgenie", a, false);
 		const char *rev = str_member(a, "updatedAt");
 		for (size_t i = before; i < pg->n; i++)
 			pg->items[i].rev = rfx_strdup(rev);
@@ -75,7 +75,7 @@ static rfx_err og_parse_detail(const char *body, size_t len, event **out, char *
 		cJSON_Delete(j);
 		return RFX_ERR_PARSE;
 	}
-	feed_normalize_item(&one, "opsgenie", data);
+	feed_normalize_item(&one, "opsgenie", data, false);
 	if (one.n == 1) {
 		*out = one.items[0].ev;
 		one.items[0].ev = NULL;
@@ -218,7 +218,7 @@ static rfx_err og_poll(feed_poll *p)
 		snprintf(auth, sizeof(auth), "Authorization: GenieKey %s", p->secret);
 		headers[1] = auth;
 	}
-	feed_page_init(&pg);
+	feed_page_init_poll(&pg, p);
 	while (!rc && !throttled) {
 		if (offset + o->page_size > OG_MAX_OFFSET) {
 			snprintf(p->err, sizeof(p->err), "more than %d alerts match the query",

@@ -1,5 +1,6 @@
 /* main.c -- reflex-poller: polls the configured feeds and forwards each new, changed or resolved problem
  * once. */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -155,6 +156,14 @@ int main(int argc, char **argv)
 	static poller_app app;
 	int rest_argc, rc = 1;
 	char **rest_argv;
+
+	/* A poll builds and drops tens of thousands of small JSON nodes next to large response buffers.
+	 * Without fastbins, freeing a large buffer does not sweep all those small chunks (malloc_consolidate
+	 * was the top of the poller's profile); two arenas keep the resident size down
+	 * (bench/poller/README.md). */
+	mallopt(M_MXFAST, 0);
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_ARENA_MAX, 2);
 
 	cfg_action act = config_init(&poller_config_spec, &app.cfg, argc, argv, &rest_argc, &rest_argv);
 	if (act != CFG_RUN) {

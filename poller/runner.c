@@ -38,6 +38,7 @@ static void init_metrics(runner *r)
 				    "Problems in a feed's answer the normalizer could not read");
 	r->m_full = feed_metric(metrics_counter, "reflex_poller_outbox_full_total", n, NULL,
 				"Polls not committed because the outbox was full");
+	r->m_pending = metrics_gauge("reflex_poller_outbox_pending", NULL, "Problems waiting in the outbox");
 	r->m_queued_open =
 	    feed_metric(metrics_counter, "reflex_poller_problems_queued_total", n, ",state=\"open\"",
 			"Problems queued for the classifier (new or changed, and resolved)");
@@ -87,30 +88,42 @@ static rfx_err stage_json(runner *r, const char *json)
 	return RFX_OK;
 }
 
-static char *print_event(const event *ev, bool raw)
+static char *print_json(const cJSON *j)
 {
-	cJSON *j = event_to_json(ev, raw);
 	char *s = cJSON_PrintUnformatted(j);
-	cJSON_Delete(j);
 	if (!s)
-		abort();
+		abort(); /* cJSON only fails to print on allocation failure */
 	return s;
 }
 
-static rfx_err stage_event(runner *r, const event *ev)
+/* Stages ev for the classifier (with its raw payload, unless that makes it too large) and, when stored is not
+ * NULL, returns the form the state keeps. One JSON tree serves both, and raw is referenced, not copied. */
+static rfx_err stage_event(runner *r, const event *ev, char **stored)
 {
-	char *s = print_event(ev, true);
+	cJSON *j = event_to_json(ev, false);
 	rfx_err rc = RFX_OK;
-	if (strlen(s) > OUTBOX_MAX_RECORD) {
-		free(s);
-		s = print_event(ev, false);
+	char *s = NULL;
+
+	if (ev->raw) {
+		cJSON_AddItemReferenceToObject(j, "raw", ev->raw);
+		s = print_json(j);
+		cJSON_DeleteItemFromObjectCaseSensitive(j, "raw"); /* frees the reference node only */
+		if (strlen(s) > OUTBOX_MAX_RECORD)
+			RFX_FREE(s);
 	}
+	if (!s)
+		s = print_json(j);
 	if (strlen(s) > OUTBOX_MAX_RECORD)
 		LOG_WARN("problem too large to forward, skipped", "feed", r->cfg->name, "source_id",
 			 ev->source_id);
 	else
 		rc = stage_json(r, s);
 	free(s);
+	if (!rc && stored) {
+		cJSON_DeleteItemFromObjectCaseSensitive(j, "id");
+		*stored = print_json(j);
+	}
+	cJSON_Delete(j);
 	if (!rc)
 		metrics_inc(ev->state == EV_RESOLVED ? r->m_queued_resolved : r->m_queued_open);
 	return rc;
@@ -123,20 +136,18 @@ static const char *known_rev(feed_poll *p, const char *source_id)
 	return e ? e->rev : NULL;
 }
 
-static void set_rev(state_entry *e, const char *rev, bool *dirty)
+static const char *rev_owner(void *ud, const char *rev)
 {
-	if ((!e->rev && !rev) || (e->rev && rev && strcmp(e->rev, rev) == 0))
-		return;
-	free(e->rev);
-	e->rev = rfx_strdup(rev);
-	*dirty = true;
+	runner *r = ud;
+	const state_entry *e = state_by_rev(&r->st, rev);
+	return e ? e->source_id : NULL;
 }
 
 static rfx_err item_resolved(runner *r, const feed_item *it, state_entry *e)
 {
 	if (!e)
 		return RFX_OK; /* closed before this poller ever saw it open: nothing to resolve */
-	rfx_err rc = stage_event(r, it->ev);
+	rfx_err rc = stage_event(r, it->ev, NULL);
 	if (rc)
 		return rc;
 	log_queued(r, it->source_id, "resolved", "resolved");
@@ -151,10 +162,13 @@ static rfx_err item_open(runner *r, const feed_item *it, state_entry *e)
 	uint64_t d = state_digest(it->ev);
 	if (e && e->digest == d) {
 		e->seen = r->st.cycle;
-		set_rev(e, it->rev, &r->dirty);
+		/* a new rev alone is not worth a state write: it only saves work, and is saved with the next
+		 * change */
+		state_set_rev(&r->st, e, it->rev);
 		return RFX_OK;
 	}
-	rfx_err rc = stage_event(r, it->ev);
+	char *stored = NULL;
+	rfx_err rc = stage_event(r, it->ev, &stored);
 	if (rc)
 		return rc;
 	log_queued(r, it->source_id, "open", e ? "changed" : "new");
@@ -165,9 +179,9 @@ static rfx_err item_open(runner *r, const feed_item *it, state_entry *e)
 	e = state_put(&r->st, it->source_id);
 	e->digest = d;
 	e->seen = r->st.cycle;
-	set_rev(e, it->rev, &r->dirty);
+	state_set_rev(&r->st, e, it->rev);
 	free(e->json);
-	e->json = state_event_json(it->ev);
+	e->json = stored;
 	r->dirty = true;
 	return RFX_OK;
 }
@@ -302,6 +316,8 @@ static rfx_err commit(runner *r)
 				   save_with_commit, r, r->err, sizeof(r->err));
 	if (rc == RFX_ERR_LIMIT)
 		metrics_inc(r->m_full);
+	if (!rc)
+		metrics_set(r->m_pending, (double)outbox_pending(r->ob));
 	return rc;
 }
 
@@ -398,6 +414,7 @@ rfx_err runner_cycle(runner *r)
 	feed_poll p = {.cfg = r->cfg,
 		       .on_page = on_page,
 		       .known_rev = known_rev,
+		       .rev_owner = rev_owner,
 		       .ud = r,
 		       .stop = r->stop,
 		       .retry_after_ms = -1};

@@ -32,7 +32,7 @@ typedef struct runner {
 	unsigned failures;
 	long retry_after_ms; /* from the last poll's 429, -1 when none */
 	metric *m_polls, *m_errors, *m_problems, *m_last_success, *m_duration, *m_rejected, *m_full;
-	metric *m_queued_open, *m_queued_resolved;
+	metric *m_queued_open, *m_queued_resolved, *m_pending;
 } runner;
 
 /* Loads the feed's state; does not start polling. */

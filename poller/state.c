@@ -77,6 +77,7 @@ static void clear_entries(feed_state *st)
 		}
 	}
 	RFX_FREE(st->buckets);
+	RFX_FREE(st->rev_buckets);
 	st->nbuckets = 0;
 	st->n = 0;
 }
@@ -98,6 +99,55 @@ static void grow(feed_state *st)
 	free(st->buckets);
 	st->buckets = nbk;
 	st->nbuckets = nb;
+	free(st->rev_buckets);
+	st->rev_buckets = rfx_calloc(nb, sizeof(*st->rev_buckets));
+	for (size_t b = 0; b < nb; b++) {
+		for (state_entry *e = nbk[b]; e; e = e->next) {
+			if (!e->rev)
+				continue;
+			size_t i = hash_str(e->rev) & (nb - 1);
+			e->next_rev = st->rev_buckets[i];
+			st->rev_buckets[i] = e;
+		}
+	}
+}
+
+static void rev_unlink(feed_state *st, state_entry *e)
+{
+	if (!e->rev || !st->rev_buckets)
+		return;
+	for (state_entry **pp = &st->rev_buckets[hash_str(e->rev) & (st->nbuckets - 1)]; *pp;
+	     pp = &(*pp)->next_rev) {
+		if (*pp == e) {
+			*pp = e->next_rev;
+			break;
+		}
+	}
+	e->next_rev = NULL;
+}
+
+void state_set_rev(feed_state *st, state_entry *e, const char *rev)
+{
+	if ((!e->rev && !rev) || (e->rev && rev && strcmp(e->rev, rev) == 0))
+		return;
+	rev_unlink(st, e);
+	free(e->rev);
+	e->rev = rfx_strdup(rev);
+	if (e->rev) {
+		size_t i = hash_str(e->rev) & (st->nbuckets - 1);
+		e->next_rev = st->rev_buckets[i];
+		st->rev_buckets[i] = e;
+	}
+}
+
+state_entry *state_by_rev(const feed_state *st, const char *rev)
+{
+	if (!rev || !st->rev_buckets)
+		return NULL;
+	for (state_entry *e = st->rev_buckets[hash_str(rev) & (st->nbuckets - 1)]; e; e = e->next_rev)
+		if (strcmp(e->rev, rev) == 0)
+			return e;
+	return NULL;
 }
 
 state_entry *state_get(const feed_state *st, const char *source_id)
@@ -134,6 +184,7 @@ void state_remove(feed_state *st, const char *source_id)
 	for (; *pp; pp = &(*pp)->next) {
 		if (strcmp((*pp)->source_id, source_id) == 0) {
 			state_entry *e = *pp;
+			rev_unlink(st, e);
 			*pp = e->next;
 			entry_free(e);
 			st->n--;
@@ -191,8 +242,7 @@ static rfx_err load_entry(feed_state *st, const char *line, size_t lineno, char 
 	}
 	state_entry *e = state_put(st, id->valuestring);
 	e->digest = strtoull(dg->valuestring, NULL, 16);
-	free(e->rev);
-	e->rev = cJSON_IsString(rev) ? rfx_strdup(rev->valuestring) : NULL;
+	state_set_rev(st, e, cJSON_IsString(rev) ? rev->valuestring : NULL);
 	free(e->json);
 	e->json = cJSON_PrintUnformatted(ev);
 	if (!e->json)

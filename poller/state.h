@@ -11,10 +11,10 @@ typedef struct state_entry {
 	char *source_id;
 	uint64_t digest; /* state_digest() of the last forwarded event */
 	char *rev;	 /* the feed type's revision marker, may be NULL */
-	char
-	    *json; /* the last forwarded event (normalized, without id and raw): the base of its resolution */
+	char *json;    /* the last forwarded event, normalized, without id and raw: base of its resolution */
 	uint32_t seen; /* the poll cycle that last reported the problem */
 	struct state_entry *next;
+	struct state_entry *next_rev; /* chain in the rev index */
 } state_entry;
 
 typedef struct feed_state {
@@ -25,6 +25,7 @@ typedef struct feed_state {
 	state_entry **buckets;
 	size_t nbuckets;
 	size_t n;
+	state_entry **rev_buckets; /* index by rev, as many buckets as the source_id index */
 	uint32_t cycle;
 } feed_state;
 
@@ -41,6 +42,10 @@ void state_close(feed_state *st);
 state_entry *state_get(const feed_state *st, const char *source_id);
 state_entry *state_put(feed_state *st, const char *source_id); /* the entry, created empty when absent */
 void state_remove(feed_state *st, const char *source_id);
+/* Sets an entry's rev (a copy; NULL clears it), keeping the rev index current. */
+void state_set_rev(feed_state *st, state_entry *e, const char *rev);
+/* An entry whose rev is rev, or NULL. */
+state_entry *state_by_rev(const feed_state *st, const char *rev);
 /* Calls fn for every entry; fn may not add or remove entries. */
 void state_foreach(const feed_state *st, void (*fn)(state_entry *e, void *ud), void *ud);
 

@@ -90,6 +90,51 @@ static void test_dynatrace_page(void **state)
 	poller_config_free_feed(&c);
 }
 
+static const char *known_rev_value;
+static const char *owner_of(void *ud, const char *rev)
+{
+	return known_rev_value && strcmp(rev, known_rev_value) == 0 ? "KNOWN-PROBLEM" : NULL;
+}
+
+static void test_content_revs(void **state)
+{
+	feed_cfg c =
+	    cfg_of("{name: dt, type: dynatrace, url: 'https://abc.live.dynatrace.com', token_file: /t}");
+	feed_page pg;
+	char err[512], rev0[32], rev1[32];
+	assert_int_equal(parse(&c, DT_PAGE, &pg, err), RFX_OK);
+	assert_non_null(pg.items[0].rev);
+	assert_int_equal(strlen(pg.items[0].rev), 17);
+	snprintf(rev0, sizeof(rev0), "%s", pg.items[0].rev);
+	snprintf(rev1, sizeof(rev1), "%s", pg.items[1].rev);
+	assert_string_not_equal(rev0, rev1);
+	feed_page_reset(&pg);
+
+	/* A problem whose content a known problem had is not normalized again. */
+	known_rev_value = rev0;
+	feed_page_init(&pg);
+	pg.rev_owner = owner_of;
+	assert_int_equal(c.ft->parse(&c, DT_PAGE, strlen(DT_PAGE), &pg, err, sizeof(err)), RFX_OK);
+	assert_int_equal(pg.n, 2);
+	assert_string_equal(pg.items[0].source_id, "KNOWN-PROBLEM");
+	assert_null(pg.items[0].ev);
+	assert_non_null(pg.items[1].ev);
+	feed_page_reset(&pg);
+	assert_ptr_equal(pg.rev_owner, owner_of); /* kept across pages */
+	pg.rev_owner = NULL;
+
+	/* Any change in content is a new rev (here one character of the title). */
+	char *changed = rfx_strdup(DT_PAGE);
+	*strstr(changed, "CPU saturation\",\"impactLevel") = 'G';
+	assert_int_equal(parse(&c, changed, &pg, err), RFX_OK);
+	assert_string_not_equal(pg.items[0].rev, rev0);
+	assert_string_equal(pg.items[1].rev, rev1);
+	feed_page_reset(&pg);
+	free(changed);
+	known_rev_value = NULL;
+	poller_config_free_feed(&c);
+}
+
 static const char OG_LIST[] =
     "{\"data\":[{\"id\":\"70413a06-38d6-4c85-92b8-5ebc900d42e2\",\"tinyId\":\"1791\",\"alias\":\"event_573\","
     "\"message\":\"Our servers are in danger\",\"status\":\"open\",\"acknowledged\":false,\"isSeen\":true,"
@@ -295,10 +340,15 @@ int main(void)
 {
 	log_init("poller", LOG_LEVEL_ERROR);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dynatrace_page),	cmocka_unit_test(test_opsgenie_list_and_detail),
-	    cmocka_unit_test(test_alertmanager_alerts), cmocka_unit_test(test_icinga_objects),
-	    cmocka_unit_test(test_deep_json_refused),	cmocka_unit_test(test_urls),
-	    cmocka_unit_test(test_type_table),		cmocka_unit_test(test_classifier_answers),
+	    cmocka_unit_test(test_dynatrace_page),
+	    cmocka_unit_test(test_content_revs),
+	    cmocka_unit_test(test_opsgenie_list_and_detail),
+	    cmocka_unit_test(test_alertmanager_alerts),
+	    cmocka_unit_test(test_icinga_objects),
+	    cmocka_unit_test(test_deep_json_refused),
+	    cmocka_unit_test(test_urls),
+	    cmocka_unit_test(test_type_table),
+	    cmocka_unit_test(test_classifier_answers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
