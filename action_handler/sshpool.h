@@ -12,7 +12,6 @@ typedef struct sshpool_conn {
 	ssh_session s;
 	char *key; /* user@host:port */
 	int64_t idle_since_ms;
-	struct sshpool_conn *next;
 	long kh_mtime_ns; /* known_hosts as it was when the host key was checked */
 } sshpool_conn;
 
