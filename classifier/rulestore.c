@@ -156,7 +156,8 @@ static rfx_err scan_dir(rulestore *s, rs_entry **out, size_t *n)
 		(*out)[(*n)++] = (rs_entry){.name = rfx_strdup(de->d_name), .st = st};
 	}
 	closedir(d);
-	qsort(*out, *n, sizeof(**out), cmp_entry);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_entry);
 	return RFX_OK;
 }
 

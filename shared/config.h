@@ -86,7 +86,7 @@ typedef enum { CFG_RUN = 0, CFG_EXIT_OK, CFG_EXIT_FAIL } cfg_action;
  * Any error (unknown key, wrong type, out of range) is printed to stderr naming the key, and CFG_EXIT_FAIL returned.
  * cfg must be zeroed. Without --config, REFLEX_CONFIG names the file (which must then exist), else the optional
  * /etc/reflex/<service>.yaml. On CFG_RUN, log_init(spec->service, log_level) has been called. *rest_argv lives for
- * the process. */
+ * the process and belongs to config (do not free it). */
 cfg_action config_init(const cfg_spec *spec, void *cfg, int argc, char **argv, int *rest_argc, char ***rest_argv);
 
 /* Loads without touching argv: defaults, then file (may be NULL), then environment. err names the key (and for

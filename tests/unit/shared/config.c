@@ -293,7 +293,6 @@ static void test_cli(void **state)
 	const char *version[] = {"reflex-testsvc", "--version", NULL};
 	assert_int_equal(run_init(&c, version, out, sizeof(out), &rargc, &rargv), CFG_EXIT_OK);
 	assert_string_equal(out, "reflex-testsvc " REFLEX_VERSION "\n");
-	free(rargv);
 
 	const char *help[] = {"reflex-testsvc", "--help", NULL};
 	assert_int_equal(run_init(&c, help, out, sizeof(out), &rargc, &rargv), CFG_EXIT_OK);
@@ -304,14 +303,12 @@ static void test_cli(void **state)
 	assert_non_null(strstr(
 	    out, "  rules_dir (string; default ./rules; env REFLEX_RULES_DIR)\n      Rules directory"));
 	assert_non_null(strstr(out, "  api_tokens_file (string; default unset;"));
-	free(rargv);
 
 	const char *ref[] = {"reflex-testsvc", "--config-reference", NULL};
 	assert_int_equal(run_init(&c, ref, out, sizeof(out), &rargc, &rargv), CFG_EXIT_OK);
 	assert_non_null(strstr(
 	    out, "| `log_level` | one of debug\\|info\\|warn\\|error | `info` | `REFLEX_LOG_LEVEL` |"));
 	assert_non_null(strstr(out, "| Mode \\| pipe |"));
-	free(rargv);
 
 	char *path = write_tmp("port: 9001\nrules_dir: /srv/rules dir\n");
 	const char *check[] = {"reflex-testsvc", "--config", path, "--check-config", NULL};
@@ -324,7 +321,6 @@ static void test_cli(void **state)
 	assert_non_null(strstr(out, "\ninterval: 30s\n"));
 	assert_non_null(strstr(out, "\nkafka_properties: {}\n"));
 	config_free(&spec, &c);
-	free(rargv);
 
 	const char *run[] = {"reflex-testsvc", "--check-rules", "dir", "--config=", NULL};
 	char *arg = rfx_asprintf("--config=%s", path);
@@ -337,7 +333,6 @@ static void test_cli(void **state)
 	assert_null(rargv[3]);
 	assert_int_equal(c.common.port, 9001);
 	config_free(&spec, &c);
-	free(rargv);
 	free(arg);
 	unlink(path);
 	free(path);
@@ -347,14 +342,12 @@ static void test_cli(void **state)
 	assert_int_equal(run_init(&c, bad, out, sizeof(out), &rargc, &rargv), CFG_EXIT_FAIL);
 	assert_string_equal(out, "reflex-testsvc: /nonexistent/testsvc.yaml: no such file\n");
 	config_free(&spec, &c);
-	free(rargv);
 
 	setenv("REFLEX_LOG_LEVEL", "warn", 1);
 	const char *plain[] = {"reflex-testsvc", NULL};
 	assert_int_equal(run_init(&c, plain, out, sizeof(out), &rargc, &rargv), CFG_RUN);
 	assert_int_equal(log_min_level, LOG_LEVEL_WARN);
 	config_free(&spec, &c);
-	free(rargv);
 	clear_env(NULL);
 }
 
