@@ -581,6 +581,13 @@ static int count_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* qsort without the undefined behaviour of a NULL base for an empty array. */
+static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 static void summarise_events(const report *r, const report_opts *o, summary *sm)
 {
 	for (size_t i = 0; i < r->nevs; i++) {
@@ -606,10 +613,10 @@ static void summarise(const report *r, const report_opts *o, summary *sm)
 			count_refusal(sm, a->reason);
 	}
 	for (size_t i = 0; i < sm->nrules; i++)
-		qsort(sm->rules[i].s.durs, sm->rules[i].s.ndurs, sizeof(double), dbl_cmp);
-	qsort(sm->total.durs, sm->total.ndurs, sizeof(double), dbl_cmp);
-	qsort(sm->rules, sm->nrules, sizeof(rrule), rule_cmp);
-	qsort(sm->refusals, sm->nrefusals, sizeof(rcount), count_cmp);
+		sort(sm->rules[i].s.durs, sm->rules[i].s.ndurs, sizeof(double), dbl_cmp);
+	sort(sm->total.durs, sm->total.ndurs, sizeof(double), dbl_cmp);
+	sort(sm->rules, sm->nrules, sizeof(rrule), rule_cmp);
+	sort(sm->refusals, sm->nrefusals, sizeof(rcount), count_cmp);
 	summarise_events(r, o, sm);
 }
 

@@ -172,7 +172,8 @@ def generic_event(i, run):
 def test_classifier_audit_survives_a_broker_outage(services, broker, tmp_path):
     topic, run, n = "reflex.audit.outage", f"r{int(time.time())}", 300
     (tmp_path / "cl").mkdir()
-    c = start_classifier(services, tmp_path / "cl", {}, **kafka_cfg(broker, topic, tmp_path / "spool"))
+    rules = {"r.yaml": "name: unrelated\nmatch: {event_type: SomethingElse}\naction: {type: none}\n"}
+    c = start_classifier(services, tmp_path / "cl", rules, **kafka_cfg(broker, topic, tmp_path / "spool"))
     for i in range(n):
         if i == 100:
             broker.stop(kill=True)
