@@ -168,13 +168,11 @@ int main(int argc, char **argv)
 	cfg_action act = config_init(&poller_config_spec, &app.cfg, argc, argv, &rest_argc, &rest_argv);
 	if (act != CFG_RUN) {
 		config_free(&poller_config_spec, &app.cfg);
-		free(rest_argv);
 		return act == CFG_EXIT_OK ? 0 : 1;
 	}
 	if (rest_argc > 1) {
 		fprintf(stderr, "reflex-poller: unknown argument '%s' (see --help)\n", rest_argv[1]);
 		config_free(&poller_config_spec, &app.cfg);
-		free(rest_argv);
 		return 2;
 	}
 	log_level lvl = LOG_LEVEL_INFO;
@@ -198,6 +196,5 @@ int main(int argc, char **argv)
 out:
 	app_stop(&app);
 	config_free(&poller_config_spec, &app.cfg);
-	free(rest_argv); /* only the array is ours; config_init keeps it for the process, which ends here */
 	return rc;
 }
