@@ -1,6 +1,7 @@
 /* outbox.c -- persistent, bounded, ordered outbox: an append-only log of commits plus a delivery position. */
 #include "outbox.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -150,8 +151,11 @@ static bool parse_record(char *line, size_t len, const char **commit, const char
 	line[28] = 0;
 	*commit = line + 2;
 	char *sp = memchr(line + 29, ' ', len - 29);
-	if (!sp || sp == line + 29)
+	if (!sp || sp == line + 29 || sp - (line + 29) >= 64)
 		return false;
+	for (const char *c = line + 29; c < sp; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
+			return false; /* feed names never hold anything else (they name files) */
 	*sp = 0;
 	*feed = line + 29;
 	*json = sp + 1;

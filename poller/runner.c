@@ -162,8 +162,7 @@ static rfx_err item_open(runner *r, const feed_item *it, state_entry *e)
 	uint64_t d = state_digest(it->ev);
 	if (e && e->digest == d) {
 		e->seen = r->st.cycle;
-		/* a new rev alone is not worth a state write: it only saves work, and is saved with the next
-		 * change */
+		/* a new rev alone is not worth a state write: it only saves work; the next change saves it */
 		state_set_rev(&r->st, e, it->rev);
 		return RFX_OK;
 	}
@@ -193,11 +192,11 @@ static rfx_err process_item(runner *r, const feed_item *it)
 	if (e && e->seen == r->st.cycle)
 		return RFX_OK; /* reported twice in one poll (pages shifted meanwhile) */
 	if (it->suppressed || !it->ev) {
+		/* unchanged by rev yet unknown (state lost meanwhile?): do not trust absences this time */
 		if (e)
 			e->seen = r->st.cycle;
 		else if (!it->suppressed)
-			r->complete =
-			    false; /* unchanged by rev, yet unknown: do not trust absences this time */
+			r->complete = false;
 		return RFX_OK;
 	}
 	if (it->ev->state == EV_RESOLVED)
