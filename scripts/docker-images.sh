@@ -55,6 +55,10 @@ build() {
 scripts/docker-engine.sh
 scripts/docker-base-image.sh
 check_common_stages
+# The /map page's npm dependency is fetched on the host, where `make` fetches it, and enters the build context.
+if [ -f web/package-lock.json ]; then
+	make -s web/node_modules/.package-lock.json >&2
+fi
 for svc in $SERVICES; do
 	build "$svc"
 done

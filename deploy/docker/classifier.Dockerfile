@@ -11,7 +11,9 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN make -j"$(nproc)" all && strip build/bin/*
+# web/node_modules comes in the context (scripts/docker-images.sh runs npm ci from web/package-lock.json on the host
+# first): marking it current keeps make from running npm here.
+RUN touch web/node_modules/.package-lock.json && make -j"$(nproc)" all && strip build/bin/*
 
 FROM ${BASE_IMAGE} AS runtime
 # Runtime libraries only; curl (a few hundred KB beside the libcurl every binary links anyway) runs the HEALTHCHECK.
@@ -27,10 +29,14 @@ FROM runtime
 COPY --from=build /src/build/bin/reflex-classifier /src/build/bin/reflex /usr/local/bin/
 # The example rules: an empty rules volume mounted at /etc/reflex/rules starts with them.
 COPY rules/ /etc/reflex/rules/
+# The /map page and the one file of its graph library that it loads.
+COPY --from=build /src/web/index.html /src/web/map.css /src/web/map.js /usr/share/reflex/web/
+COPY --from=build /src/web/node_modules/cytoscape/dist/cytoscape.min.js /src/web/node_modules/cytoscape/LICENSE \
+     /usr/share/reflex/web/node_modules/cytoscape/dist/
 # Defaults for a bare `docker run`: listen on every interface (the engine's port mapping decides who reaches the
 # service). docker-compose.yaml mounts its own file here.
 RUN install -d -o reflex -g reflex -m 0750 /var/lib/reflex/classifier && install -d /etc/reflex \
- && printf 'bind: 0.0.0.0\nrules_dir: /etc/reflex/rules\nstate_dir: /var/lib/reflex/classifier\n' >/etc/reflex/classifier.yaml
+ && printf 'bind: 0.0.0.0\nrules_dir: /etc/reflex/rules\nstate_dir: /var/lib/reflex/classifier\nweb_dir: /usr/share/reflex/web\n' >/etc/reflex/classifier.yaml
 USER 10001:10001
 WORKDIR /var/lib/reflex
 EXPOSE 8080

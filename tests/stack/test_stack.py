@@ -83,6 +83,7 @@ class Stack:
         self.port = port
         self.token = token
         self.url = f"http://127.0.0.1:{port}"
+        self.posted = []  # source_ids of the events the tests posted, to check reports against
 
     def containers(self, service):
         out = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_{service}").stdout
@@ -102,6 +103,7 @@ class Stack:
     def post_event(self, event):
         status, body = http("POST", f"{self.url}/v1/events", event, token=self.token)
         assert status == 202, (status, body)
+        self.posted.append(event["source_id"])
         return body["events"][0]
 
     def rules_loaded(self):
@@ -268,6 +270,12 @@ def test_services_run_read_only_and_healthy(stack):
     assert published == {"classifier": (8080, stack.port, "host")}, published
 
 
+def test_map_page_is_served_from_the_image(stack):
+    for path, needle in [("/map", b"cytoscape.min.js"), ("/map/node_modules/cytoscape/dist/cytoscape.min.js", b"cytoscape")]:
+        with urllib.request.urlopen(f"{stack.url}{path}", timeout=10) as r:
+            assert r.status == 200 and needle in r.read(), path
+
+
 def test_event_runs_the_remediation_on_the_target(stack):
     stack.drop_rule("stack-touch", SSH_RULE)
     wait_for("the dropped rule to load",
@@ -326,15 +334,27 @@ def test_service_logs_are_logfmt_and_reflex_report_counts_them(stack):
         records.append(rec)
     svcs = {r["svc"] for r in records}
     assert {"classifier", "action-handler", "poller", "agent"} <= svcs, svcs
-    # reflex report reads `docker service logs` as it comes, from the CLI in the classifier image.
-    logs = "\n".join(lines) + "\n"
-    r = docker("run", "--rm", "-i", "--entrypoint", "reflex", f"reflex-classifier:{TAG}", "report", "--json",
-               input=logs)
-    report = json.loads(r.stdout)
-    print(json.dumps(report, indent=1)[:3000])
+    # reflex report reads `docker service logs` output as it comes, here from the CLI in the classifier image.
+    report = reflex_report([], input="\n".join(lines) + "\n")
+    check_report(stack, report)
+
+
+def reflex_report(args, input=None, network=None):
+    net = ["--network", network] if network else []
+    r = docker("run", "--rm", "-i", *net, "--entrypoint", "reflex", f"reflex-classifier:{TAG}", "report", "--json",
+               *args, input=input, timeout=120)
+    return json.loads(r.stdout)
+
+
+def check_report(stack, report):
+    """What the tests did: one SSH remediation that succeeded, every posted event classified, nothing refused."""
+    assert report["events"]["classified"] == len(stack.posted), report["events"]
+    total = report["total"]
+    assert (total["actions"], total["ran"], total["succeeded"], total["failed"], total["refused"]) == (1, 1, 1, 0, 0), total
     rules = {x["rule"]: x for x in report["rules"]}
-    assert rules["stack-touch-marker"]["runs"] == 1, report
-    assert rules["stack-touch-marker"]["succeeded"] == 1, report
+    assert list(rules) == ["stack-touch-marker"], rules
+    assert (rules["stack-touch-marker"]["actions"], rules["stack-touch-marker"]["succeeded"]) == (1, 1)
+    assert report["refusals"] == []
 
 
 def test_audit_records_are_on_the_stacks_kafka(stack):
@@ -359,6 +379,8 @@ def test_audit_records_are_on_the_stacks_kafka(stack):
     assert all(key == sid for key, _ in found), "audit records are keyed by source_id"
     svcs = {rec["svc"] for _, rec in found}
     assert {"classifier", "action-handler"} <= svcs, svcs
+    # The same numbers from the topic as from the logs.
+    check_report(stack, reflex_report(["--kafka", "kafka:9092", "--timeout", "30s"], network=f"{STACK}_backend"))
 
 
 def test_stack_rm_cleans_up(stack):
