@@ -201,7 +201,7 @@ static rfx_err app_start(classifier_app *app)
 	}
 	char port[16];
 	snprintf(port, sizeof(port), "%d", http_server_port(app->http));
-	LOG_INFO("listening", "bind", c->common.bind, "port", port, "rules_dir", c->rules_dir, "version",
+	LOG_INFO("started", "bind", c->common.bind, "port", port, "rules_dir", c->rules_dir, "version",
 		 REFLEX_VERSION);
 	return RFX_OK;
 }
