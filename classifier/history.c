@@ -9,6 +9,7 @@ typedef struct dedup_entry {
 	char *key; /* source \x1f source_id */
 	uint64_t hash;
 	event_state state;
+	uint64_t severity; /* hash: a change of severity is news, not a repeat */
 	char id[27];
 	struct dedup_entry *next_in_bucket;
 	struct dedup_entry *lru_prev, *lru_next; /* lru_prev: more recent */
@@ -128,7 +129,7 @@ static void dedup_remove(history *h, dedup_entry *e)
 bool history_seen(history *h, const event *ev, char dup_of[27])
 {
 	char *key = dedup_key(ev);
-	uint64_t hash = hash_str(key);
+	uint64_t hash = hash_str(key), sev = hash_str(ev->severity);
 	bool dup = false;
 	pthread_mutex_lock(&h->lock);
 	dedup_entry **slot;
@@ -136,11 +137,12 @@ bool history_seen(history *h, const event *ev, char dup_of[27])
 	if (e) {
 		lru_unlink(h, e);
 		lru_push_front(h, e);
-		if (e->state == ev->state) {
+		if (e->state == ev->state && e->severity == sev) {
 			memcpy(dup_of, e->id, 27);
 			dup = true;
 		} else {
 			e->state = ev->state;
+			e->severity = sev;
 			memcpy(e->id, ev->id, 27);
 		}
 		free(key);
@@ -152,6 +154,7 @@ bool history_seen(history *h, const event *ev, char dup_of[27])
 	e->key = key;
 	e->hash = hash;
 	e->state = ev->state;
+	e->severity = sev;
 	memcpy(e->id, ev->id, 27);
 	dedup_find(h, key, hash, &slot); /* the slot may have moved if the evicted entry shared the bucket */
 	*slot = e;

@@ -62,6 +62,14 @@ static void test_dedup_same_state_only(void **state)
 	event *other = event_new(SRC_OPSGENIE);
 	event_set(&other->source_id, "fp1");
 	assert_false(history_seen(h, other, dup));
+	/* an escalation (new severity) is news, its repeat is not */
+	event *esc = event_new(SRC_ALERTMANAGER);
+	event_set(&esc->source_id, "fp1");
+	event_set(&esc->severity, "critical");
+	assert_false(history_seen(h, esc, dup));
+	assert_true(history_seen(h, esc, dup));
+	assert_string_equal(dup, esc->id);
+	event_free(esc);
 	/* resolved is a new state, then a repeat of it is a duplicate */
 	event *res = event_new(SRC_ALERTMANAGER);
 	event_set(&res->source_id, "fp1");
