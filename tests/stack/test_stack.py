@@ -187,18 +187,22 @@ def stack(tmp_path_factory):
         print(f"stack up in {time.monotonic() - started:.0f}s")
         token = (secrets / "service_token").read_text().strip()
         st = Stack(tmp, port, token)
-        st.env = env
         wait_for("the classifier's published port", lambda: http("GET", f"{st.url}/healthz")[0] == 200, 60)
         yield st
     finally:
-        if os.environ.get("REFLEX_STACK_KEEP") == "1":  # for debugging: leave the stack, swarm and engine running
-            return
-        env = dict(os.environ, REFLEX_STACK=STACK, REFLEX_STACK_RM_VOLUMES="1")
-        sh(ROOT / "scripts/docker-stack.sh", "down", env=env, check=False)
-        if not swarm_was_active:
-            docker("swarm", "leave", "--force", check=False)
-        if not engine_was_up:
-            sh(ROOT / "scripts/docker-engine.sh", "stop", check=False)
+        # REFLEX_STACK_KEEP=1, for debugging: leave the stack, the swarm and the engine running.
+        if os.environ.get("REFLEX_STACK_KEEP") != "1":
+            teardown(swarm_was_active, engine_was_up)
+
+
+def teardown(swarm_was_active, engine_was_up):
+    """Leaves the machine as the test found it: no stack, no volumes, and no swarm or engine it did not have."""
+    env = dict(os.environ, REFLEX_STACK=STACK, REFLEX_STACK_RM_VOLUMES="1")
+    sh(ROOT / "scripts/docker-stack.sh", "down", env=env, check=False)
+    if not swarm_was_active:
+        docker("swarm", "leave", "--force", check=False)
+    if not engine_was_up:
+        sh(ROOT / "scripts/docker-engine.sh", "stop", check=False)
 
 
 SSH_RULE = """name: stack-touch-marker
