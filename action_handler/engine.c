@@ -320,6 +320,10 @@ static void engine_admit(engine *e, action *a, cJSON **queued, cJSON **finished)
 		for (size_t i = 0; i < a->nruns; i++)
 			cJSON_AddItemToArray(targets, cJSON_CreateString(a->runs[i].target));
 		cJSON_AddStringToObject(*queued, "command", a->command);
+		/* Emitted before a worker can see the run, so action.queued always precedes action.started.
+		 */
+		audit_emit("action.queued", *queued);
+		*queued = NULL;
 	}
 	if (a->state == ACTION_QUEUED) {
 		for (size_t i = 0; i < a->nruns; i++)
