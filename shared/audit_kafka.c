@@ -401,7 +401,7 @@ static rfx_err producer_conf(kafka_sink *k, rd_kafka_conf_t *c, char *err, size_
 	const char *defaults[][2] = {
 	    {"bootstrap.servers", k->brokers},
 	    {"client.id", client_id},
-	    {"linger.ms", "5"},
+	    {"linger.ms", "50"}, /* batches bursts; per-message wakeups of the broker thread cost CPU */
 	    {"message.timeout.ms", "0"}, /* records wait for the brokers; the spool bounds the wait */
 	    {"queue.buffering.max.messages", "100000"},
 	    {"queue.buffering.max.kbytes", "32768"},

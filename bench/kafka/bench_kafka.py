@@ -7,6 +7,7 @@ them to bench/kafka/results.txt.
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -27,25 +28,32 @@ OUT = ROOT / "bench" / "kafka" / "results.txt"
 
 def sink_bench(broker, work, count):
     """Records/s from the first write until the broker acknowledged the last one (~330-byte records, 1000 keys).
-    A burst larger than the producer's queue (100,000 records) overflows into the spool, as an outage would."""
+    A burst larger than the producer's queue (100,000 records) overflows into the spool, as an outage would.
+    CPU per record: the load tool's user+system time (building records, the sink, librdkafka's threads)."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([str(BUILD / "tools" / "audit_load"), "--brokers", broker.bootstrap, "--topic", "bench.sink",
                         "--spool", str(work / f"sink-spool-{count}"), "--count", str(count), "--keys", "1000",
                         "--payload", "200", "--flush-ms", "120000"], capture_output=True, text=True, timeout=300)
     if r.returncode:
         raise SystemExit(f"audit_load failed: {r.stderr[-2000:]}")
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     s = json.loads(r.stdout.strip().splitlines()[-1])
     assert s["delivered"] == count and s["dropped"] == 0, s
     return (f"sink records={count} delivered={s['delivered']} records/s={count / s['seconds']:.0f} "
-            f"write_us_per_record={1e6 * s['write_seconds'] / count:.2f} spooled={s['spooled']}")
+            f"write_us_per_record={1e6 * s['write_seconds'] / count:.2f} cpu_us_per_record={1e6 * cpu / count:.2f} "
+            f"spooled={s['spooled']}")
 
 
-def start_classifier(work, rules, kafka, tag):
+def start_classifier(work, rules, kafka, tag, audit_file=False):
     port = free_port()
     cfg = {"bind": "127.0.0.1", "port": port, "rules_dir": str(rules), "api_tokens_file": str(work / "token"),
            "state_dir": str(work / f"state-{tag}"), "log_level": "warn"}
     if kafka:
         cfg.update(kafka_brokers=kafka.bootstrap, kafka_audit_topic="bench.audit",
                    audit_spool_dir=str(work / f"spool-{tag}"))
+    elif audit_file:
+        cfg.update(audit_file=str(work / f"audit-{tag}.jsonl"))
     (work / f"{tag}.yaml").write_text(json.dumps(cfg))
     log = open(work / f"{tag}.log", "wb")
     p = subprocess.Popen([str(BIN / "reflex-classifier"), "--config", str(work / f"{tag}.yaml")], stdout=log,
@@ -61,6 +69,12 @@ def metric(port, name):
     return float(m.group(1)) if m else 0.0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (less sensitive to a busy machine than throughput)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(port):
     r = subprocess.run(["wrk", "-t2", f"-c{CONN}", f"-d{DUR}s", "--latency", "-s",
                         str(ROOT / "bench" / "classifier" / "post.lua"), f"http://127.0.0.1:{port}"],
@@ -68,15 +82,21 @@ def wrk(port):
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", r.stdout).group(1))
     p99 = re.search(r"^\s+99%\s+(\S+)", r.stdout, re.M).group(1)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
-    return rps, p99, int(non2xx.group(1)) if non2xx else 0
+    total = int(re.search(r"(\d+) requests in", r.stdout).group(1))
+    return rps, p99, int(non2xx.group(1)) if non2xx else 0, total
 
 
-def classifier_round(work, rules, broker, kafka_on, i):
-    tag = f"{'on' if kafka_on else 'off'}-{i}"
-    p, port = start_classifier(work, rules, broker if kafka_on else None, tag)
+def classifier_round(work, rules, broker, mode, i):
+    """mode: off (no audit sink), file (JSON lines), kafka."""
+    tag = f"{mode}-{i}"
+    kafka_on = mode == "kafka"
+    p, port = start_classifier(work, rules, broker if kafka_on else None, tag, audit_file=mode == "file")
     try:
-        rps, p99, non2xx = wrk(port)
-        line = f"classifier audit={'kafka' if kafka_on else 'off'} round={i} events/s={rps:.0f} p99={p99} non2xx={non2xx}"
+        cpu0 = cpu_seconds(p.pid)
+        rps, p99, non2xx, total = wrk(port)
+        cpu_us = 1e6 * (cpu_seconds(p.pid) - cpu0) / total
+        line = (f"classifier audit={mode} round={i} events/s={rps:.0f} p99={p99} "
+                f"non2xx={non2xx} cpu_us_per_event={cpu_us:.0f}")
         if kafka_on:
             written = metric(port, "reflex_audit_kafka_written_total")
             wait_for(lambda: metric(port, "reflex_audit_kafka_delivered_total") >= written, 60, interval=0.2,
@@ -85,7 +105,7 @@ def classifier_round(work, rules, broker, kafka_on, i):
             line += (f" audit_records={written:.0f} delivered={metric(port, 'reflex_audit_kafka_delivered_total'):.0f}"
                      f" spooled={metric(port, 'reflex_audit_kafka_spooled_total'):.0f}"
                      f" dropped={metric(port, 'reflex_audit_kafka_dropped_total'):.0f}")
-        return rps, line
+        return rps, cpu_us, line
     finally:
         p.terminate()
         p.wait(15)
@@ -109,15 +129,21 @@ def main():
             for count in (RECORDS // 4, RECORDS):
                 lines.append(sink_bench(broker, work, count))
                 print(lines[-1], flush=True)
-            rates = {True: [], False: []}
+            modes = ("off", "file", "kafka")
+            rates, cpus = {m: [] for m in modes}, {m: [] for m in modes}
             for i in range(ROUNDS):
-                for on in (False, True):
-                    rps, line = classifier_round(work, rules, broker, on, i)
-                    rates[on].append(rps)
+                for m in modes:
+                    rps, cpu_us, line = classifier_round(work, rules, broker, m, i)
+                    rates[m].append(rps)
+                    cpus[m].append(cpu_us)
                     lines.append(line)
                     print(line, flush=True)
-            off, on = sum(rates[False]) / ROUNDS, sum(rates[True]) / ROUNDS
-            lines.append(f"classifier mean events/s off={off:.0f} kafka={on:.0f} cost={100 * (off - on) / off:.1f}%")
+            r = {m: sum(v) / ROUNDS for m, v in rates.items()}
+            c = {m: sum(v) / ROUNDS for m, v in cpus.items()}
+            lines.append(f"classifier mean events/s off={r['off']:.0f} file={r['file']:.0f} kafka={r['kafka']:.0f} "
+                         f"kafka_cost={100 * (r['off'] - r['kafka']) / r['off']:.1f}% "
+                         f"cpu_us_per_event off={c['off']:.0f} file={c['file']:.0f} kafka={c['kafka']:.0f} "
+                         f"kafka_cpu_cost={100 * (c['kafka'] - c['off']) / c['off']:.1f}%")
             print(lines[-1], flush=True)
         finally:
             broker.stop()
