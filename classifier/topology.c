@@ -19,6 +19,7 @@
 #define TOPO_EDGE_PROCS	   4
 #define TOPO_EXT_SAMPLE	   20
 #define TOPO_NONE	   UINT32_MAX
+#define TOPO_HOST_MAX	   (TOPO_NAME_MAX + 16) /* a name or address with a port */
 
 typedef enum { DIR_OUT = 0, DIR_IN = 1 } topo_dir;
 
@@ -62,15 +63,30 @@ typedef struct topo_problem {
 	char *source, *source_id, *title, *severity, *event_type, *entity;
 	char id[27];
 	int64_t started_at, opened;
-	int port;	    /* service hint: tags port / instance, 0 when none */
-	char *svc_names[3]; /* service hint: tags service, job, process */
-	uint32_t node;	    /* derived: TOPO_NONE when not on the map */
+	int port;			  /* service hint: tags port / instance, 0 when none */
+	char *svc_names[3];		  /* service hint: tags service, job, process */
+	uint32_t node;			  /* TOPO_NONE when not on the map; kept current while the index is */
+	uint64_t hash;			  /* of (source, source_id) */
+	struct topo_problem *prev, *next; /* arrival order, the oldest first */
+	struct topo_problem *hnext;	  /* the hash bucket's chain */
 } topo_problem;
 
 typedef struct topo_addr {
 	uint8_t addr[16];
 	uint32_t node; /* TOPO_NONE: claimed by several nodes, so useless for joins */
 } topo_addr;
+
+/* A node name, or its first label, folded to lower case: how many nodes have it, and one of them. */
+typedef struct topo_name {
+	const char *key; /* the node's own name; NULL: a free slot */
+	uint32_t len, count, node;
+	uint64_t hash;
+} topo_name;
+
+typedef struct topo_names {
+	topo_name *v;
+	size_t mask;
+} topo_names;
 
 /* Graph vertices beyond the agent nodes: outside servers by address, then one for all outside clients. */
 typedef struct topo_ext {
@@ -91,13 +107,21 @@ struct topology_store {
 	topology_opts o;
 	topo_node **nodes; /* sorted by name */
 	size_t nnodes;
-	topo_problem *problems;
+	topo_problem *phead, *ptail; /* open problems in arrival order */
 	size_t nproblems;
-	/* derived, rebuilt when dirty or when something may have aged out */
-	bool dirty;
-	int64_t next_expiry;
+	topo_problem **pbuckets; /* by (source, source_id) */
+	size_t pmask;
+	/* The index of names and addresses changes only with the set of nodes and their addresses; problems
+	 * are mapped one by one while it holds, all again when it is rebuilt. */
+	bool index_dirty;
 	topo_addr *addrs; /* sorted */
 	size_t naddrs;
+	topo_names by_name, by_label;
+	/* edges, ageing and dependents: rebuilt when dirty (a report, a node losing its last problem while
+	 * something is held) or when something may have aged out */
+	bool dirty;
+	int64_t next_expiry;
+	size_t nheld; /* entries kept past their age at the last rebuild */
 	topo_ext *ext;
 	size_t next, next_cap;
 	size_t ext_sample_n;
@@ -107,6 +131,8 @@ struct topology_store {
 	size_t nedges;
 	size_t *in_start; /* edges sorted by `to` for dependents: in_order[in_start[v]..in_start[v+1]) */
 	uint32_t *in_order;
+	/* work done, for tests: rebuilds of edges, full mappings of the problems, entity lookups */
+	size_t derives, remaps, lookups;
 };
 
 /* ---- small helpers ---- */
@@ -176,6 +202,11 @@ topology_store *topology_store_new(const topology_opts *opts)
 		s->o.max_problems = 10000;
 	if (!s->o.max_external)
 		s->o.max_external = 200;
+	size_t nb = 16;
+	while (nb < s->o.max_problems && nb < (1u << 20))
+		nb *= 2;
+	s->pbuckets = rfx_calloc(nb, sizeof(*s->pbuckets));
+	s->pmask = nb - 1;
 	pthread_mutex_init(&s->lock, NULL);
 	s->dirty = true;
 	return s;
@@ -190,22 +221,23 @@ static void node_free(topo_node *n)
 	free(n);
 }
 
-static void problem_clear(topo_problem *p)
+static void problem_strings_free(topo_problem *p)
 {
-	free(p->source);
-	free(p->source_id);
-	free(p->title);
-	free(p->severity);
-	free(p->event_type);
-	free(p->entity);
+	RFX_FREE(p->source);
+	RFX_FREE(p->source_id);
+	RFX_FREE(p->title);
+	RFX_FREE(p->severity);
+	RFX_FREE(p->event_type);
+	RFX_FREE(p->entity);
 	for (size_t i = 0; i < RFX_ARRAY_LEN(p->svc_names); i++)
-		free(p->svc_names[i]);
-	memset(p, 0, sizeof(*p));
+		RFX_FREE(p->svc_names[i]);
 }
 
 static void derived_free(topology_store *s)
 {
 	RFX_FREE(s->addrs);
+	RFX_FREE(s->by_name.v);
+	RFX_FREE(s->by_label.v);
 	RFX_FREE(s->ext);
 	RFX_FREE(s->edges);
 	RFX_FREE(s->in_start);
@@ -219,10 +251,13 @@ void topology_store_free(topology_store *s)
 		return;
 	for (size_t i = 0; i < s->nnodes; i++)
 		node_free(s->nodes[i]);
-	for (size_t i = 0; i < s->nproblems; i++)
-		problem_clear(&s->problems[i]);
+	for (topo_problem *p = s->phead, *next; p; p = next) {
+		next = p->next;
+		problem_strings_free(p);
+		free(p);
+	}
 	free(s->nodes);
-	free(s->problems);
+	free(s->pbuckets);
 	derived_free(s);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -264,6 +299,7 @@ static topo_node *node_add(topology_store *s, const char *name)
 	memmove(&s->nodes[i + 1], &s->nodes[i], (s->nnodes - i) * sizeof(*s->nodes));
 	s->nodes[i] = n;
 	s->nnodes++;
+	s->index_dirty = true;
 	return n;
 }
 
@@ -572,7 +608,8 @@ static rfx_err check_sequence(const topo_node *n, const parsed_report *r, topolo
 	return RFX_OK;
 }
 
-static void node_apply(topo_node *n, parsed_report *r, merge_out *svc, merge_out *conn, int64_t now)
+static void node_apply(topology_store *s, topo_node *n, parsed_report *r, merge_out *svc, merge_out *conn,
+		       int64_t now)
 {
 	snprintf(n->boot_id, sizeof(n->boot_id), "%s", r->boot_id);
 	n->seq = r->seq;
@@ -580,6 +617,8 @@ static void node_apply(topo_node *n, parsed_report *r, merge_out *svc, merge_out
 		n->interval_ms = r->interval_ms;
 	n->last_report = now;
 	if (r->has_addrs) {
+		if (n->naddrs != r->naddrs || memcmp(n->addrs, r->addrs, r->naddrs * sizeof(r->addrs[0])))
+			s->index_dirty = true;
 		memcpy(n->addrs, r->addrs, sizeof(n->addrs));
 		n->naddrs = r->naddrs;
 	}
@@ -611,7 +650,7 @@ static rfx_err store_apply(topology_store *s, const char *node, parsed_report *r
 	}
 	if (!n)
 		n = node_add(s, node);
-	node_apply(n, r, &svc, &conn, now);
+	node_apply(s, n, r, &svc, &conn, now);
 	info->changed = svc.changed || conn.changed;
 	info->services = n->services.n;
 	info->connections = n->conns.n;
@@ -661,97 +700,7 @@ out:
 	return rc;
 }
 
-/* ---- problems ---- */
-
-static int problem_find(const topology_store *s, const event *ev)
-{
-	const char *src = event_source_name(ev->source);
-	for (size_t i = 0; i < s->nproblems; i++) {
-		if (!strcmp(s->problems[i].source_id, ev->source_id) && !strcmp(s->problems[i].source, src))
-			return (int)i;
-	}
-	return -1;
-}
-
-static int port_of_instance(const char *inst)
-{
-	const char *colon = inst ? strrchr(inst, ':') : NULL;
-	char *end;
-	if (!colon || colon[1] == '\0')
-		return 0;
-	long v = strtol(colon + 1, &end, 10);
-	return (*end || v < 1 || v > 65535) ? 0 : (int)v;
-}
-
-static void problem_hints(topo_problem *p, const event *ev)
-{
-	static const char *const names[] = {"service", "job", "process"};
-	const char *port = event_tag_get(ev, "port");
-	char *end;
-	long v = port ? strtol(port, &end, 10) : 0;
-	p->port = (port && !*end && v >= 1 && v <= 65535) ? (int)v
-							  : port_of_instance(event_tag_get(ev, "instance"));
-	for (size_t i = 0; i < RFX_ARRAY_LEN(names); i++) {
-		const char *n = event_tag_get(ev, names[i]);
-		p->svc_names[i] = n && *n ? rfx_strdup(n) : NULL;
-	}
-}
-
-static void problem_fill(topo_problem *p, const event *ev, int64_t now)
-{
-	problem_clear(p);
-	p->source = rfx_strdup(event_source_name(ev->source));
-	p->source_id = rfx_strdup(ev->source_id);
-	p->title = rfx_strdup(ev->title);
-	p->severity = rfx_strdup(ev->severity);
-	p->event_type = rfx_strdup(ev->event_type);
-	p->entity = rfx_strdup(ev->entity);
-	memcpy(p->id, ev->id, sizeof(p->id));
-	p->started_at = ev->started_at_ms;
-	p->opened = now;
-	p->node = TOPO_NONE;
-	problem_hints(p, ev);
-}
-
-static void problem_remove(topology_store *s, size_t i)
-{
-	problem_clear(&s->problems[i]);
-	memmove(&s->problems[i], &s->problems[i + 1], (s->nproblems - i - 1) * sizeof(*s->problems));
-	s->nproblems--;
-}
-
-void topology_problem_open(topology_store *s, const event *ev)
-{
-	if (!s || !ev)
-		return;
-	pthread_mutex_lock(&s->lock);
-	int i = problem_find(s, ev);
-	if (i < 0) {
-		if (s->nproblems >= s->o.max_problems)
-			problem_remove(s, 0); /* the oldest: problems are appended in arrival order */
-		s->problems = rfx_realloc(s->problems, (s->nproblems + 1) * sizeof(*s->problems));
-		i = (int)s->nproblems++;
-		memset(&s->problems[i], 0, sizeof(*s->problems));
-	}
-	problem_fill(&s->problems[i], ev, now_ms(s));
-	s->dirty = true;
-	pthread_mutex_unlock(&s->lock);
-}
-
-void topology_problem_resolved(topology_store *s, const event *ev)
-{
-	if (!s || !ev)
-		return;
-	pthread_mutex_lock(&s->lock);
-	int i = problem_find(s, ev);
-	if (i >= 0) {
-		problem_remove(s, (size_t)i);
-		s->dirty = true;
-	}
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* ---- derived state: address index, problem mapping, ageing, edges ---- */
+/* ---- index: addresses and names of the nodes, for joins and for mapping entities ---- */
 
 static int addr_cmp(const void *a, const void *b)
 {
@@ -799,42 +748,128 @@ static size_t first_label_len(const char *s)
 	return dot ? (size_t)(dot - s) : strlen(s);
 }
 
-/* "web-01" against "web-01.example.com", either way round, case-insensitively; must be unique. */
-static uint32_t node_by_short_name(const topology_store *s, const char *entity)
+static int ascii_lower(int c)
 {
-	uint32_t hit = TOPO_NONE;
-	size_t el = first_label_len(entity), elen = strlen(entity);
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* FNV-1a over the ASCII-folded bytes: names compare case-insensitively. */
+static uint64_t name_hash(const char *key, size_t len)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)ascii_lower((unsigned char)key[i])) * 1099511628211ull;
+	return h;
+}
+
+static bool name_equal(const topo_name *e, const char *key, size_t len, uint64_t h)
+{
+	if (e->hash != h || e->len != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (ascii_lower((unsigned char)e->key[i]) != ascii_lower((unsigned char)key[i]))
+			return false;
+	return true;
+}
+
+/* Open addressing at most half full, so a free slot always ends the probe. */
+static topo_name *names_slot(const topo_names *t, const char *key, size_t len, uint64_t h)
+{
+	for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+		topo_name *e = &t->v[i];
+		if (!e->key || name_equal(e, key, len, h))
+			return e;
+	}
+}
+
+static void names_add(topo_names *t, const char *key, size_t len, uint32_t node)
+{
+	uint64_t h = name_hash(key, len);
+	topo_name *e = names_slot(t, key, len, h);
+	if (!e->key)
+		*e = (topo_name){.key = key, .len = (uint32_t)len, .node = node, .hash = h};
+	e->count++;
+}
+
+static const topo_name *names_get(const topo_names *t, const char *key, size_t len)
+{
+	if (!t->v)
+		return NULL;
+	const topo_name *e = names_slot(t, key, len, name_hash(key, len));
+	return e->key ? e : NULL;
+}
+
+static void names_reset(topo_names *t, size_t n)
+{
+	size_t cap = 16;
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	free(t->v);
+	t->v = rfx_calloc(cap, sizeof(*t->v));
+	t->mask = cap - 1;
+}
+
+/* Keys point into the nodes' names: rebuilt whenever a node is added or dropped. */
+static void build_name_index(topology_store *s)
+{
+	names_reset(&s->by_name, s->nnodes);
+	names_reset(&s->by_label, s->nnodes);
 	for (size_t i = 0; i < s->nnodes; i++) {
 		const char *name = s->nodes[i]->name;
-		size_t nl = first_label_len(name), nlen = strlen(name);
-		bool same = nlen == elen && !strcasecmp(name, entity);
-		bool short_match = (el == elen || nl == nlen) && el == nl && !strncasecmp(name, entity, el);
-		if (same || short_match) {
-			if (hit != TOPO_NONE)
-				return TOPO_NONE;
-			hit = (uint32_t)i;
-		}
+		names_add(&s->by_name, name, strlen(name), (uint32_t)i);
+		names_add(&s->by_label, name, first_label_len(name), (uint32_t)i);
 	}
-	return hit;
+}
+
+static size_t name_count(const topo_name *e)
+{
+	return e ? e->count : 0;
+}
+
+/* "web-01" against "web-01.example.com", either way round, case-insensitively; must be unique. A host without
+ * a dot matches every node whose first label it is; a host with dots matches the node of that whole name and
+ * a dotless node named as its first label. */
+static uint32_t node_by_short_name(const topology_store *s, const char *host)
+{
+	size_t el = first_label_len(host), elen = strlen(host);
+	if (el == elen) {
+		const topo_name *e = names_get(&s->by_label, host, el);
+		return name_count(e) == 1 ? e->node : TOPO_NONE;
+	}
+	const topo_name *full = names_get(&s->by_name, host, elen), *bare = names_get(&s->by_name, host, el);
+	if (name_count(full) + name_count(bare) != 1)
+		return TOPO_NONE;
+	return full ? full->node : bare->node;
+}
+
+/* The host part of an entity: "[::1]:80" -> "::1", "10.0.0.5:9100" -> "10.0.0.5" (a single colon only). */
+static void entity_host(char *host)
+{
+	char *colon = strchr(host, ':');
+	if (host[0] == '[' && strchr(host, ']')) {
+		*strchr(host, ']') = '\0';
+		memmove(host, host + 1, strlen(host));
+	} else if (colon && colon == strrchr(host, ':')) {
+		*colon = '\0';
+	}
 }
 
 /* An entity as a node: its name, an address of it ("10.0.0.5", "[::1]:80", "10.0.0.5:9100"), or a short name.
- */
-static uint32_t node_for_entity(const topology_store *s, const char *entity)
+ * The index must be current. */
+static uint32_t node_for_entity(topology_store *s, const char *entity)
 {
 	bool found;
 	uint8_t a[16];
-	char host[INET6_ADDRSTRLEN + 8];
-	if (!entity || !*entity)
+	char host[TOPO_HOST_MAX];
+	size_t len = entity ? strlen(entity) : 0;
+	s->lookups++;
+	if (!s->nnodes || len == 0 || len >= sizeof(host))
 		return TOPO_NONE;
 	size_t i = node_pos(s, entity, &found);
 	if (found)
 		return (uint32_t)i;
-	snprintf(host, sizeof(host), "%s", entity);
-	if (host[0] == '[' && strchr(host, ']'))
-		*strchr(host, ']') = '\0', memmove(host, host + 1, strlen(host));
-	else if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':'))
-		*strchr(host, ':') = '\0';
+	memcpy(host, entity, len + 1);
+	entity_host(host);
 	if (addr_parse(host, a))
 		return node_by_addr(s, a);
 	if (strcmp(host, entity) && (i = node_pos(s, host, &found), found))
@@ -842,17 +877,7 @@ static uint32_t node_for_entity(const topology_store *s, const char *entity)
 	return node_by_short_name(s, host);
 }
 
-static void map_problems(topology_store *s)
-{
-	for (size_t i = 0; i < s->nnodes; i++)
-		s->nodes[i]->nproblems = 0;
-	for (size_t i = 0; i < s->nproblems; i++) {
-		topo_problem *p = &s->problems[i];
-		p->node = node_for_entity(s, p->entity);
-		if (p->node != TOPO_NONE)
-			s->nodes[p->node]->nproblems++;
-	}
-}
+/* ---- problems ---- */
 
 static int64_t node_interval(const topology_store *s, const topo_node *n)
 {
@@ -864,6 +889,184 @@ static void note_expiry(topology_store *s, int64_t t)
 	if (!s->next_expiry || t < s->next_expiry)
 		s->next_expiry = t;
 }
+
+static uint64_t problem_hash(const char *source, const char *source_id)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (const char *c = source; *c; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ull;
+	h = (h ^ 0xff) * 1099511628211ull; /* no source name holds this byte: keeps the two parts apart */
+	for (const char *c = source_id; *c; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ull;
+	return h;
+}
+
+/* The bucket link that points at the problem, or at the chain's end when there is none. */
+static topo_problem **problem_slot(const topology_store *s, const char *source, const char *source_id,
+				   uint64_t h)
+{
+	topo_problem **slot = &s->pbuckets[h & s->pmask];
+	while (*slot && ((*slot)->hash != h || strcmp((*slot)->source_id, source_id) ||
+			 strcmp((*slot)->source, source)))
+		slot = &(*slot)->hnext;
+	return slot;
+}
+
+static int port_of_instance(const char *inst)
+{
+	const char *colon = inst ? strrchr(inst, ':') : NULL;
+	char *end;
+	if (!colon || colon[1] == '\0')
+		return 0;
+	long v = strtol(colon + 1, &end, 10);
+	return (*end || v < 1 || v > 65535) ? 0 : (int)v;
+}
+
+static void problem_hints(topo_problem *p, const event *ev)
+{
+	static const char *const names[] = {"service", "job", "process"};
+	const char *port = event_tag_get(ev, "port");
+	char *end;
+	long v = port ? strtol(port, &end, 10) : 0;
+	p->port = (port && !*end && v >= 1 && v <= 65535) ? (int)v
+							  : port_of_instance(event_tag_get(ev, "instance"));
+	for (size_t i = 0; i < RFX_ARRAY_LEN(names); i++) {
+		const char *n = event_tag_get(ev, names[i]);
+		p->svc_names[i] = n && *n ? rfx_strdup(n) : NULL;
+	}
+}
+
+static void problem_fill(topo_problem *p, const event *ev, int64_t now)
+{
+	problem_strings_free(p);
+	p->source = rfx_strdup(event_source_name(ev->source));
+	p->source_id = rfx_strdup(ev->source_id);
+	p->title = rfx_strdup(ev->title);
+	p->severity = rfx_strdup(ev->severity);
+	p->event_type = rfx_strdup(ev->event_type);
+	p->entity = rfx_strdup(ev->entity);
+	memcpy(p->id, ev->id, sizeof(p->id));
+	p->started_at = ev->started_at_ms;
+	p->opened = now;
+	problem_hints(p, ev);
+}
+
+/* A node lost its last open problem: what was held past its age for one may go now (a rebuild only when
+ * something is held), and the node itself once silent past node_ttl. */
+static void node_problems_cleared(topology_store *s, const topo_node *n)
+{
+	if (s->nheld)
+		s->dirty = true;
+	note_expiry(s, n->last_report + s->o.node_ttl_ms);
+}
+
+/* While the index is being rebuilt, node indexes are stale: remap_problems counts everything again. */
+static void problem_map(topology_store *s, topo_problem *p)
+{
+	p->node = s->index_dirty ? TOPO_NONE : node_for_entity(s, p->entity);
+	if (p->node != TOPO_NONE)
+		s->nodes[p->node]->nproblems++;
+}
+
+static void problem_unmap(topology_store *s, topo_problem *p)
+{
+	uint32_t idx = p->node;
+	p->node = TOPO_NONE;
+	if (idx == TOPO_NONE || s->index_dirty)
+		return;
+	if (--s->nodes[idx]->nproblems == 0)
+		node_problems_cleared(s, s->nodes[idx]);
+}
+
+static void problem_remove(topology_store *s, topo_problem *p)
+{
+	problem_unmap(s, p);
+	*problem_slot(s, p->source, p->source_id, p->hash) = p->hnext;
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		s->phead = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		s->ptail = p->prev;
+	s->nproblems--;
+	problem_strings_free(p);
+	free(p);
+}
+
+static topo_problem *problem_add(topology_store *s, uint64_t h)
+{
+	if (s->nproblems >= s->o.max_problems)
+		problem_remove(s, s->phead); /* the oldest */
+	topo_problem *p = rfx_calloc(1, sizeof(*p));
+	p->hash = h;
+	p->node = TOPO_NONE;
+	p->hnext = s->pbuckets[h & s->pmask];
+	s->pbuckets[h & s->pmask] = p;
+	p->prev = s->ptail;
+	if (s->ptail)
+		s->ptail->next = p;
+	else
+		s->phead = p;
+	s->ptail = p;
+	s->nproblems++;
+	return p;
+}
+
+static void remap_problems(topology_store *s)
+{
+	for (size_t i = 0; i < s->nnodes; i++)
+		s->nodes[i]->nproblems = 0;
+	for (topo_problem *p = s->phead; p; p = p->next)
+		problem_map(s, p);
+	s->remaps++;
+}
+
+/* After nodes were added or dropped or changed addresses: the index, every problem's node, and what hangs on
+ * them (held entries, nodes kept for their problems) again. */
+static void ensure_index(topology_store *s)
+{
+	if (!s->index_dirty)
+		return;
+	build_addr_index(s);
+	build_name_index(s);
+	s->index_dirty = false;
+	remap_problems(s);
+	s->dirty = true;
+}
+
+void topology_problem_open(topology_store *s, const event *ev)
+{
+	if (!s || !ev)
+		return;
+	const char *source = event_source_name(ev->source);
+	uint64_t h = problem_hash(source, ev->source_id);
+	pthread_mutex_lock(&s->lock);
+	topo_problem *p = *problem_slot(s, source, ev->source_id, h);
+	if (p)
+		problem_unmap(s, p); /* the entity may have changed */
+	else
+		p = problem_add(s, h);
+	problem_fill(p, ev, now_ms(s));
+	problem_map(s, p);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void topology_problem_resolved(topology_store *s, const event *ev)
+{
+	if (!s || !ev)
+		return;
+	const char *source = event_source_name(ev->source);
+	uint64_t h = problem_hash(source, ev->source_id);
+	pthread_mutex_lock(&s->lock);
+	topo_problem *p = *problem_slot(s, source, ev->source_id, h);
+	if (p)
+		problem_remove(s, p);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- derived state: ageing, edges, dependents ---- */
 
 /* Drops nodes silent past node_ttl (never one with an open problem: a dead host is the map's point then). */
 static bool drop_silent_nodes(topology_store *s, int64_t now)
@@ -882,6 +1085,7 @@ static bool drop_silent_nodes(topology_store *s, int64_t now)
 	}
 	bool dropped = w != s->nnodes;
 	s->nnodes = w;
+	s->index_dirty |= dropped;
 	return dropped;
 }
 
@@ -907,6 +1111,7 @@ static void age_list(topology_store *s, topo_node *n, topo_list *l, bool service
 			if (services ? !n->nproblems : !entry_held(s, n, e))
 				continue;
 			e->held = true;
+			s->nheld++;
 		} else {
 			note_expiry(s, e->last_seen + age);
 		}
@@ -917,6 +1122,7 @@ static void age_list(topology_store *s, topo_node *n, topo_list *l, bool service
 
 static void age_entries(topology_store *s, int64_t now)
 {
+	s->nheld = 0;
 	for (size_t i = 0; i < s->nnodes; i++) {
 		age_list(s, s->nodes[i], &s->nodes[i]->services, true, now);
 		age_list(s, s->nodes[i], &s->nodes[i]->conns, false, now);
@@ -1117,18 +1323,18 @@ static void reset_dependents(topology_store *s)
 	}
 }
 
+/* Problems stay mapped as they come and go; edges and dependents are rebuilt only after a report, a change in
+ * the index, or when something may have aged out. */
 static void derive(topology_store *s)
 {
+	ensure_index(s);
 	int64_t now = now_ms(s);
 	if (!s->dirty && (!s->next_expiry || now < s->next_expiry))
 		return;
 	s->next_expiry = 0;
-	build_addr_index(s);
-	map_problems(s);
-	if (drop_silent_nodes(s, now)) {
-		build_addr_index(s);
-		map_problems(s);
-	}
+	if (drop_silent_nodes(s, now))
+		ensure_index(s);
+	s->derives++;
 	age_entries(s, now);
 	build_edges(s);
 	build_in_index(s);
@@ -1217,7 +1423,37 @@ static cJSON *addrs_json(const uint8_t (*addrs)[16], size_t n)
 	return arr;
 }
 
-static cJSON *services_json(const topology_store *s, uint32_t idx)
+/* The open problems grouped by node once per graph, in arrival order: node i's are v[start[i]..start[i+1]).
+ */
+typedef struct problem_groups {
+	const topo_problem **v;
+	size_t *start;
+} problem_groups;
+
+static void group_problems(const topology_store *s, problem_groups *g)
+{
+	size_t *fill = rfx_calloc(s->nnodes + 1, sizeof(*fill));
+	g->start = rfx_calloc(s->nnodes + 1, sizeof(*g->start));
+	g->v = rfx_malloc((s->nproblems + 1) * sizeof(*g->v));
+	for (const topo_problem *p = s->phead; p; p = p->next)
+		if (p->node != TOPO_NONE)
+			g->start[p->node + 1]++;
+	for (size_t i = 0; i < s->nnodes; i++)
+		g->start[i + 1] += g->start[i];
+	memcpy(fill, g->start, (s->nnodes + 1) * sizeof(*fill));
+	for (const topo_problem *p = s->phead; p; p = p->next)
+		if (p->node != TOPO_NONE)
+			g->v[fill[p->node]++] = p;
+	free(fill);
+}
+
+static void problem_groups_free(problem_groups *g)
+{
+	RFX_FREE(g->v);
+	RFX_FREE(g->start);
+}
+
+static cJSON *services_json(const topology_store *s, uint32_t idx, const problem_groups *g)
 {
 	const topo_node *n = s->nodes[idx];
 	cJSON *arr = cJSON_CreateArray();
@@ -1227,12 +1463,12 @@ static cJSON *services_json(const topology_store *s, uint32_t idx)
 		cJSON_AddNumberToObject(j, "port", svc->port);
 		cJSON_AddStringToObject(j, "proto", "tcp");
 		cJSON_AddStringToObject(j, "process", svc->process);
-		for (size_t k = 0; k < s->nproblems; k++) {
-			if (s->problems[k].node != idx || !problem_on_service(&s->problems[k], svc))
+		for (size_t k = g->start[idx]; k < g->start[idx + 1]; k++) {
+			if (!problem_on_service(g->v[k], svc))
 				continue;
 			if (!ids)
 				ids = cJSON_AddArrayToObject(j, "problems");
-			cJSON_AddItemToArray(ids, cJSON_CreateString(s->problems[k].id));
+			cJSON_AddItemToArray(ids, cJSON_CreateString(g->v[k]->id));
 		}
 		cJSON_AddItemToArray(arr, j);
 	}
@@ -1247,20 +1483,19 @@ static cJSON *dependents_json(const topology_store *s, const topo_node *n)
 	return arr;
 }
 
-static void node_problems_json(const topology_store *s, uint32_t idx, cJSON *j)
+static void node_problems_json(const topology_store *s, uint32_t idx, const problem_groups *g, cJSON *j)
 {
 	topo_node *n = s->nodes[idx];
 	cJSON *arr = cJSON_AddArrayToObject(j, "problems");
-	for (size_t k = 0; k < s->nproblems; k++)
-		if (s->problems[k].node == idx)
-			cJSON_AddItemToArray(arr, problem_json(&s->problems[k]));
+	for (size_t k = g->start[idx]; k < g->start[idx + 1]; k++)
+		cJSON_AddItemToArray(arr, problem_json(g->v[k]));
 	if (!n->nproblems)
 		return;
 	cJSON_AddItemToObject(j, "dependents", dependents_json(s, n));
 	cJSON_AddBoolToObject(j, "external_clients", n->external_clients);
 }
 
-static cJSON *node_json(topology_store *s, uint32_t idx, int64_t now)
+static cJSON *node_json(topology_store *s, uint32_t idx, const problem_groups *g, int64_t now)
 {
 	topo_node *n = s->nodes[idx];
 	cJSON *j = cJSON_CreateObject();
@@ -1271,10 +1506,10 @@ static cJSON *node_json(topology_store *s, uint32_t idx, int64_t now)
 	add_time(j, "last_report", n->last_report);
 	cJSON_AddNumberToObject(j, "interval", (double)interval / 1000.0);
 	cJSON_AddBoolToObject(j, "stale", now >= n->last_report + TOPO_AGE_INTERVALS * interval);
-	cJSON_AddItemToObject(j, "services", services_json(s, idx));
+	cJSON_AddItemToObject(j, "services", services_json(s, idx, g));
 	if (n->nproblems)
 		compute_dependents(s, idx);
-	node_problems_json(s, idx, j);
+	node_problems_json(s, idx, g, j);
 	cJSON_AddItemToObject(j, "impacted_by", cJSON_CreateArray());
 	return j;
 }
@@ -1337,15 +1572,14 @@ static cJSON *edge_json(const topology_store *s, const topo_edge *e)
 }
 
 /* Each problem node's dependents learn which problem nodes impact them, for the map's highlighting. */
-static void mark_impacted(topology_store *s, cJSON *nodes)
+/* items[i] is node i's JSON object. */
+static void mark_impacted(topology_store *s, cJSON **items)
 {
 	for (size_t i = 0; i < s->nnodes; i++) {
 		topo_node *n = s->nodes[i];
-		for (size_t k = 0; n->nproblems && k < n->ndependents; k++) {
-			cJSON *dep = cJSON_GetArrayItem(nodes, (int)n->dependents[k]);
-			cJSON_AddItemToArray(cJSON_GetObjectItem(dep, "impacted_by"),
+		for (size_t k = 0; n->nproblems && k < n->ndependents; k++)
+			cJSON_AddItemToArray(cJSON_GetObjectItem(items[n->dependents[k]], "impacted_by"),
 					     cJSON_CreateString(n->name));
-		}
 	}
 }
 
@@ -1354,10 +1588,24 @@ static cJSON *problems_summary(const topology_store *s)
 	cJSON *j = cJSON_CreateObject(), *unmapped;
 	cJSON_AddNumberToObject(j, "open", (double)s->nproblems);
 	unmapped = cJSON_AddArrayToObject(j, "unmapped");
-	for (size_t i = 0; i < s->nproblems; i++)
-		if (s->problems[i].node == TOPO_NONE)
-			cJSON_AddItemToArray(unmapped, problem_json(&s->problems[i]));
+	for (const topo_problem *p = s->phead; p; p = p->next)
+		if (p->node == TOPO_NONE)
+			cJSON_AddItemToArray(unmapped, problem_json(p));
 	return j;
+}
+
+static void add_agent_nodes(topology_store *s, cJSON *nodes, int64_t now)
+{
+	problem_groups g;
+	cJSON **items = rfx_malloc((s->nnodes + 1) * sizeof(*items));
+	group_problems(s, &g);
+	for (size_t i = 0; i < s->nnodes; i++) {
+		items[i] = node_json(s, (uint32_t)i, &g, now);
+		cJSON_AddItemToArray(nodes, items[i]);
+	}
+	mark_impacted(s, items);
+	problem_groups_free(&g);
+	free(items);
 }
 
 cJSON *topology_graph(topology_store *s)
@@ -1368,9 +1616,7 @@ cJSON *topology_graph(topology_store *s)
 	int64_t now = now_ms(s);
 	add_time(j, "generated_at", now);
 	nodes = cJSON_AddArrayToObject(j, "nodes");
-	for (size_t i = 0; i < s->nnodes; i++)
-		cJSON_AddItemToArray(nodes, node_json(s, (uint32_t)i, now));
-	mark_impacted(s, nodes);
+	add_agent_nodes(s, nodes, now);
 	add_external_nodes(s, nodes);
 	edges = cJSON_AddArrayToObject(j, "edges");
 	for (size_t i = 0; i < s->nedges; i++)
@@ -1380,9 +1626,12 @@ cJSON *topology_graph(topology_store *s)
 	return j;
 }
 
-/* The node of an event's entity with its dependents computed; TOPO_NONE when not on the map. Lock held. */
+/* The node of an event's entity with its dependents computed; TOPO_NONE when not on the map. Lock held. With
+ * no agent reporting there is nothing to derive or look up. */
 static uint32_t event_node(topology_store *s, const event *ev)
 {
+	if (!s->nnodes)
+		return TOPO_NONE;
 	derive(s);
 	uint32_t idx = node_for_entity(s, ev ? ev->entity : NULL);
 	if (idx != TOPO_NONE)
@@ -1404,7 +1653,7 @@ static cJSON *impact_services(const topology_store *s, uint32_t idx, const event
 		cJSON_AddStringToObject(svc, "process", l->v[i].process);
 		cJSON_AddItemToArray(arr, svc);
 	}
-	problem_clear(&p);
+	problem_strings_free(&p);
 	return arr;
 }
 

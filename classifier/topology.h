@@ -51,10 +51,11 @@ typedef struct topology_report_info {
 rfx_err topology_report(topology_store *s, const char *node, const char *body, size_t len,
 			topology_report_info *info, char *err, size_t errlen, const char **field);
 
-/* Open problems, keyed by (source, source_id); the classifier calls these for every event it accepts. A
- * problem is mapped at read time onto the node whose name or address equals the event's entity (also a short
- * host name against a fully qualified one), and onto that node's service whose port equals tags port (or the
- * port of tags instance), or whose process equals tags service, job or process. */
+/* Open problems, keyed by (source, source_id); the classifier calls these for every event it accepts, and
+ * their cost does not grow with the number of open problems. A problem is mapped onto the node whose name or
+ * address equals the event's entity (also a short host name against a fully qualified one) when it opens, and
+ * again when nodes appear, go or change addresses; at read time onto that node's service whose port equals
+ * tags port (or the port of tags instance), or whose process equals tags service, job or process. */
 void topology_problem_open(topology_store *s, const event *ev);
 void topology_problem_resolved(topology_store *s, const event *ev);
 

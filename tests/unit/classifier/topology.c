@@ -1,6 +1,10 @@
 /* topology.c -- unit tests for the topology store: merging full and delta reports, sequence rules,
  * validation, joins by address, outside hosts, ageing on an injected clock, problems on nodes and services,
- * dependents, held edges, and the rules hooks. */
+ * dependents, held edges, the rules hooks, entity lookup against a plain scan, and per-event work that does
+ * not grow with the number of open problems. */
+/* The store itself, for its work counters; before cmocka.h, whose fail() macro would rename its fail(). */
+#include "../../../classifier/topology.c"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "topology.h"
 
 static int64_t fake_now;
 
@@ -436,6 +438,52 @@ static void test_held_edges(void **state)
 	topology_store_free(s);
 }
 
+/* The last problem on db resolves well before node_ttl: what was held for it goes at once. */
+static void test_held_edges_released(void **state)
+{
+	topology_store *s = store();
+	post_ok(s, "db", DB_FULL);
+	post_ok(s, "web", WEB_FULL);
+	event *ev = problem("db", "fp-1");
+	topology_problem_open(s, ev);
+	post_ok(s, "web",
+		"{\"node\":\"web\",\"boot_id\":\"B-web\",\"seq\":2,\"full\":false,\"connections\":["
+		"{\"direction\":\"out\",\"process\":\"app\",\"remote\":\"10.0.0.9\",\"remote_port\":5432,"
+		"\"removed\":true}]}");
+	fake_now += 10000;
+	cJSON *g = topology_graph(s);
+	assert_non_null(edge_of(g, "web", "db", 5432));
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(edge_of(g, "web", "db", 5432), "held")));
+	cJSON_Delete(g);
+	topology_problem_resolved(s, ev);
+	g = topology_graph(s);
+	assert_null(edge_of(g, "web", "db", 5432));
+	assert_non_null(node_of(g, "db"));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(node_of(g, "db"), "services")), 0);
+	cJSON_Delete(g);
+	event_free(ev);
+	topology_store_free(s);
+}
+
+/* A silent node is kept for its open problem past node_ttl, and dropped once that resolves. */
+static void test_silent_node_dropped_after_problem(void **state)
+{
+	topology_store *s = store();
+	post_ok(s, "lonely", "{\"node\":\"lonely\",\"boot_id\":\"b\",\"seq\":1,\"full\":true}");
+	event *ev = problem("lonely", "fp-1");
+	topology_problem_open(s, ev);
+	fake_now += 3600 * 1000 + 1;
+	cJSON *g = topology_graph(s);
+	assert_non_null(node_of(g, "lonely"));
+	cJSON_Delete(g);
+	topology_problem_resolved(s, ev);
+	g = topology_graph(s);
+	assert_null(node_of(g, "lonely"));
+	cJSON_Delete(g);
+	event_free(ev);
+	topology_store_free(s);
+}
+
 static void test_rules_hooks(void **state)
 {
 	topology_store *s = store();
@@ -480,6 +528,227 @@ static void test_rules_hooks(void **state)
 	topology_store_free(s);
 }
 
+/* The lookup rules by a plain scan over the names: the exact name, else the host part (no port) matched
+ * case-insensitively in full or by a first label on either side, when exactly one node matches. */
+static const char *scan_short_name(const char *const *names, size_t n, const char *host)
+{
+	const char *hit = NULL;
+	size_t el = strcspn(host, "."), elen = strlen(host);
+	for (size_t i = 0; i < n; i++) {
+		size_t nl = strcspn(names[i], "."), nlen = strlen(names[i]);
+		bool same = nlen == elen && !strcasecmp(names[i], host);
+		bool short_match = (el == elen || nl == nlen) && el == nl && !strncasecmp(names[i], host, el);
+		if (same || short_match) {
+			if (hit)
+				return NULL;
+			hit = names[i];
+		}
+	}
+	return hit;
+}
+
+static const char *scan_entity(const char *const *names, size_t n, const char *entity)
+{
+	char host[300];
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], entity))
+			return names[i];
+	snprintf(host, sizeof(host), "%s", entity);
+	char *colon = strchr(host, ':');
+	if (colon && colon == strrchr(host, ':'))
+		*colon = '\0';
+	for (size_t i = 0; strcmp(host, entity) && i < n; i++)
+		if (!strcmp(names[i], host))
+			return names[i];
+	return scan_short_name(names, n, host);
+}
+
+static void test_lookup_matches_scan(void **state)
+{
+	static const char *const names[] = {"db",  "DB2.x",	   "web.prod.example", "web.test.example",
+					    "api", "api.prod",	   "cache-1.a.b",      "Mail",
+					    "x.y", "solo.only.one"};
+	static const char *const entities[] = {"db",
+					       "DB",
+					       "db.example",
+					       "db2",
+					       "DB2",
+					       "db2.x",
+					       "db2.y",
+					       "web",
+					       "WEB.prod.example",
+					       "web.prod",
+					       "web.other",
+					       "api",
+					       "API",
+					       "api.prod",
+					       "Api.Prod",
+					       "api.foo",
+					       "cache-1",
+					       "cache-1.a.b",
+					       "cache-1.c",
+					       "mail",
+					       "MAIL.example.com",
+					       "mail:25",
+					       "x",
+					       "x.y",
+					       "x.z",
+					       "solo",
+					       "solo:9100",
+					       "solo.only",
+					       "nothing",
+					       ".",
+					       "..",
+					       "a.",
+					       ".db",
+					       "web.prod.example:443",
+					       "db:5432"};
+	topology_store *s = store();
+	for (size_t i = 0; i < RFX_ARRAY_LEN(names); i++) {
+		char body[512];
+		snprintf(body, sizeof(body), "{\"node\":\"%s\",\"boot_id\":\"b\",\"seq\":1,\"full\":true}",
+			 names[i]);
+		post_ok(s, names[i], body);
+	}
+	for (size_t i = 0; i < RFX_ARRAY_LEN(entities); i++) {
+		event *ev = problem(entities[i], "x");
+		char buf[256];
+		const char *got = topology_field(s, ev, "node", buf, sizeof(buf));
+		const char *want = scan_entity(names, RFX_ARRAY_LEN(names), entities[i]);
+		if (!want != !got || (want && strcmp(want, got)))
+			fail_msg("entity %s: store says %s, the scan %s", entities[i], got ? got : "(none)",
+				 want ? want : "(none)");
+		event_free(ev);
+	}
+	topology_store_free(s);
+}
+
+static void open_problem(topology_store *s, const char *entity, const char *source_id)
+{
+	event *ev = problem(entity, source_id);
+	topology_problem_open(s, ev);
+	event_free(ev);
+}
+
+/* What the classifier does for one new problem: open it, the rules hooks, the impact. */
+static void classify_like(topology_store *s, const char *entity, const char *source_id)
+{
+	char buf[64];
+	event *ev = problem(entity, source_id);
+	topology_problem_open(s, ev);
+	topology_field(s, ev, "dependents", buf, sizeof(buf));
+	topology_match(s, ev, "known", "true");
+	cJSON_Delete(topology_impact(s, ev));
+	event_free(ev);
+}
+
+static int graph_open(topology_store *s, int *unmapped)
+{
+	cJSON *g = topology_graph(s), *p = cJSON_GetObjectItem(g, "problems");
+	int open = cJSON_GetObjectItem(p, "open")->valueint;
+	*unmapped = cJSON_GetArraySize(cJSON_GetObjectItem(p, "unmapped"));
+	cJSON_Delete(g);
+	return open;
+}
+
+/* 10,000 open problems: a new one neither re-maps the others nor rebuilds the edges, and looks its entity up
+ * a fixed number of times. */
+static void test_many_problems_per_event_work(void **state)
+{
+	topology_store *s = store();
+	char id[32], entity[32];
+	int unmapped;
+	post_ok(s, "db", DB_FULL);
+	post_ok(s, "web", WEB_FULL);
+	post_ok(s, "lb", LB_FULL);
+	for (int i = 0; i < 9999; i++) {
+		snprintf(id, sizeof(id), "old-%d", i);
+		snprintf(entity, sizeof(entity), "host-%d", i);
+		open_problem(s, entity, id);
+	}
+	open_problem(s, "10.0.0.9:9187", "db-down");
+	assert_int_equal(graph_open(s, &unmapped), 10000);
+	assert_int_equal(unmapped, 9999);
+	size_t derives = s->derives, remaps = s->remaps, lookups = s->lookups;
+	for (int i = 0; i < 1000; i++) {
+		snprintf(id, sizeof(id), "new-%d", i);
+		snprintf(entity, sizeof(entity), i % 10 ? "new-host-%d" : "web", i);
+		classify_like(s, entity, id); /* each evicts the oldest open problem */
+		if (i % 10 == 0) {
+			event *ev = problem("web", id);
+			topology_problem_resolved(s, ev); /* web loses its only problem again */
+			event_free(ev);
+		}
+	}
+	assert_int_equal(s->derives, derives);
+	assert_int_equal(s->remaps, remaps);
+	assert_true(s->lookups - lookups <= 4 * 1000);
+	/* and the answers still hold: 900 of the oldest went, db's problem is mapped, its dependents known */
+	assert_int_equal(graph_open(s, &unmapped), 10000);
+	assert_int_equal(unmapped, 9999);
+	event *ev = problem("db", "db-down");
+	cJSON *imp = topology_impact(s, ev);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(imp, "dependents")), 2);
+	cJSON_Delete(imp);
+	char buf[16];
+	assert_string_equal(topology_field(s, ev, "problems", buf, sizeof(buf)), "1");
+	event_free(ev);
+	topology_store_free(s);
+}
+
+/* No agent has reported: events cost no derivation and no lookup beyond the problem's own. */
+static void test_empty_map_per_event_work(void **state)
+{
+	topology_store *s = store();
+	char id[32];
+	int unmapped;
+	for (int i = 0; i < 10000; i++) {
+		snprintf(id, sizeof(id), "p-%d", i);
+		classify_like(s, "web-01:9100", id);
+	}
+	assert_int_equal(s->derives, 0);
+	assert_int_equal(s->remaps, 0);
+	assert_int_equal(s->lookups, 10000);
+	assert_int_equal(graph_open(s, &unmapped), 10000);
+	assert_int_equal(unmapped, 10000);
+	topology_store_free(s);
+}
+
+/* Nodes that appear or go re-map every problem once, when next needed, and counts stay right across it. */
+static void test_new_node_remaps_once(void **state)
+{
+	topology_store *s = store();
+	char id[32];
+	int unmapped;
+	post_ok(s, "web", WEB_FULL);
+	for (int i = 0; i < 100; i++) {
+		snprintf(id, sizeof(id), "late-%d", i);
+		open_problem(s, "late.example.com", id);
+	}
+	open_problem(s, "web", "w1");
+	size_t remaps = s->remaps;
+	/* "late" sorts before "web": every node index moves */
+	post_ok(s, "late", "{\"node\":\"late\",\"boot_id\":\"b\",\"seq\":1,\"full\":true}");
+	event *ev = problem("web", "w1");
+	topology_problem_resolved(s, ev); /* before anything re-mapped */
+	event_free(ev);
+	open_problem(s, "web", "w2");
+	assert_int_equal(s->remaps, remaps);
+	for (int i = 0; i < 10; i++)
+		classify_like(s, "late", "late-0");
+	assert_int_equal(s->remaps, remaps + 1);
+	char buf[16];
+	ev = problem("web", "w2");
+	assert_string_equal(topology_field(s, ev, "problems", buf, sizeof(buf)), "1");
+	event_free(ev);
+	ev = problem("late", "x");
+	assert_string_equal(topology_field(s, ev, "problems", buf, sizeof(buf)), "100");
+	event_free(ev);
+	assert_int_equal(graph_open(s, &unmapped), 101);
+	assert_int_equal(unmapped, 0);
+	topology_store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,7 +761,13 @@ int main(void)
 	    cmocka_unit_test(test_entity_mapping),
 	    cmocka_unit_test(test_ambiguous_address),
 	    cmocka_unit_test(test_held_edges),
+	    cmocka_unit_test(test_held_edges_released),
+	    cmocka_unit_test(test_silent_node_dropped_after_problem),
 	    cmocka_unit_test(test_rules_hooks),
+	    cmocka_unit_test(test_lookup_matches_scan),
+	    cmocka_unit_test(test_many_problems_per_event_work),
+	    cmocka_unit_test(test_empty_map_per_event_work),
+	    cmocka_unit_test(test_new_node_remaps_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
