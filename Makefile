@@ -106,7 +106,7 @@ fuzz:
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$(foreach s,$$(SERVICES),$$(if $$(findstring $$(s)__,$$*),$(BUILD)/lib$$(s).a)) $(LIBREFLEX)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.a,$^) $(LDLIBS)
 
 bench: all bench-bins
 	@scripts/deps.sh
