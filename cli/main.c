@@ -13,6 +13,8 @@ int cmd_report(int argc, char **argv);
 void cmd_report_usage(FILE *out);
 int cmd_actions(int argc, char **argv);
 void cmd_actions_usage(FILE *out);
+int cmd_topology(int argc, char **argv);
+void cmd_topology_usage(FILE *out);
 
 static const cli_command commands[] = {
     {"rules", "check a rules directory, or classify an event file without acting", cmd_rules,
@@ -20,6 +22,8 @@ static const cli_command commands[] = {
     {"send", "post an event (file or -) to the classifier and print the decisions", cmd_send, cmd_send_usage},
     {"report", "what Reflex has been doing, from logs or the Kafka audit topic", cmd_report, cmd_report_usage},
     {"actions", "list or show the action handler's actions", cmd_actions, cmd_actions_usage},
+    {"topology", "the estate: nodes, services, edges, open problems and who depends on them", cmd_topology,
+     cmd_topology_usage},
 };
 
 static void usage(FILE *out)
