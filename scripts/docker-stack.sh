@@ -54,6 +54,9 @@ secrets() {
 	chmod 0700 "$SECRETS"
 	for ex in deploy/secrets/*.example; do
 		make_secret "$(basename "$ex" .example)"
+		# The services' user owns them: `docker compose` bind-mounts secret files as they are on the host (a swarm
+		# copies them and applies the uid and mode of docker-compose.yaml).
+		[ "$(id -u)" -ne 0 ] || chown 10001:10001 "$SECRETS/$(basename "$ex" .example)"
 	done
 }
 
