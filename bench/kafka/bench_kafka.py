@@ -75,6 +75,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rdk_thread_seconds(pid):
+    """CPU time of librdkafka's own threads (rdk:*) inside a process."""
+    total = 0.0
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (t / "comm").read_text().startswith("rdk:"):
+                fields = (t / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return total
+
+
 def wrk(port):
     r = subprocess.run(["wrk", "-t2", f"-c{CONN}", f"-d{DUR}s", "--latency", "-s",
                         str(ROOT / "bench" / "classifier" / "post.lua"), f"http://127.0.0.1:{port}"],
@@ -92,11 +105,14 @@ def classifier_round(work, rules, broker, mode, i):
     kafka_on = mode == "kafka"
     p, port = start_classifier(work, rules, broker if kafka_on else None, tag, audit_file=mode == "file")
     try:
-        cpu0 = cpu_seconds(p.pid)
+        cpu0, rdk0, brk0 = cpu_seconds(p.pid), rdk_thread_seconds(p.pid), cpu_seconds(broker.proc.pid)
         rps, p99, non2xx, total = wrk(port)
         cpu_us = 1e6 * (cpu_seconds(p.pid) - cpu0) / total
+        rdk_us = 1e6 * (rdk_thread_seconds(p.pid) - rdk0) / total
+        brk_us = 1e6 * (cpu_seconds(broker.proc.pid) - brk0) / total
         line = (f"classifier audit={mode} round={i} events/s={rps:.0f} p99={p99} "
-                f"non2xx={non2xx} cpu_us_per_event={cpu_us:.0f}")
+                f"non2xx={non2xx} cpu_us_per_event={cpu_us:.0f} librdkafka_threads_us={rdk_us:.0f} "
+                f"broker_jvm_us={brk_us:.0f}")
         if kafka_on:
             written = metric(port, "reflex_audit_kafka_written_total")
             wait_for(lambda: metric(port, "reflex_audit_kafka_delivered_total") >= written, 60, interval=0.2,
