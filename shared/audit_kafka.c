@@ -65,6 +65,7 @@ typedef struct kafka_sink {
 	spool_rec pending;
 	int64_t next_try_ms, retry_ms, last_sync_ms, last_probe_ms, last_gauge_ms;
 	bool rescuing;
+	rd_kafka_resp_err_t batch_err; /* why the current spool batch failed */
 	rescue rs;
 	_Atomic uint64_t written, produced, delivered, delivery_errors, spooled, dropped;
 	_Atomic uint64_t drops_unlogged;
@@ -265,6 +266,7 @@ static void on_delivery_error(kafka_sink *k, const rd_kafka_message_t *m, bool s
 	}
 	if (spooled) {
 		k->batch_failed = true; /* still in the spool: produced again */
+		k->batch_err = m->err;
 		return;
 	}
 	if (k->rescuing) {
@@ -494,6 +496,7 @@ static void batch_reset(kafka_sink *k)
 	if (k->has_pending)
 		spool_rec_free(&k->pending);
 	k->has_pending = k->batch_open = k->batch_closed = k->batch_failed = k->has_last = false;
+	k->batch_err = RD_KAFKA_RESP_ERR_NO_ERROR;
 	k->batch_outstanding = 0;
 }
 
@@ -523,6 +526,11 @@ static void finish_batch(kafka_sink *k)
 		if (k->retry_ms > KAFKA_RETRY_MAX_MS)
 			k->retry_ms = KAFKA_RETRY_MAX_MS;
 		k->next_try_ms = rfx_mono_ms() + k->retry_ms;
+		char retry[24];
+		snprintf(retry, sizeof(retry), "%lld", (long long)k->retry_ms);
+		LOG_WARN("audit spool not delivered, retrying", "sink", "kafka", "error",
+			 k->batch_err ? rd_kafka_err2str(k->batch_err) : "producer refused the record",
+			 "retry_ms", retry);
 	} else {
 		if (k->has_last)
 			(void)spool_ack(k->sp, k->batch_last);
@@ -552,6 +560,7 @@ static void fill_batch(kafka_sink *k)
 			return; /* kept in pending for the next tick */
 		if (e && !permanent_error(e)) {
 			k->batch_failed = true;
+			k->batch_err = e;
 			k->batch_open = false;
 			k->batch_closed = true;
 			return;
