@@ -44,7 +44,7 @@ build() {
 	set -- -t "reflex-$svc:$TAG"
 	[ -n "$VERSION" ] && [ "$VERSION" != "$TAG" ] && set -- "$@" -t "reflex-$svc:$VERSION"
 	start=$(date +%s)
-	if ! "$DOCKER" build -f "deploy/docker/$svc.Dockerfile" "$@" . >"$log" 2>&1; then
+	if ! "$DOCKER" build --force-rm -f "deploy/docker/$svc.Dockerfile" "$@" . >"$log" 2>&1; then
 		say "building reflex-$svc failed; the end of $log:"
 		tail -n 40 "$log" >&2
 		exit 1

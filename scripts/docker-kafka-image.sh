@@ -23,7 +23,7 @@ build_local() {
 	cp -al "$cache/libs" "$ctx/libs" 2>/dev/null || cp -a "$cache/libs" "$ctx/libs"
 	cp "$root/deploy/docker/kafka.Dockerfile" "$root/deploy/docker/kafka-run.sh" "$ctx/"
 	say "building $local_image from Debian's openjdk-17-jre-headless and the Kafka $version jars"
-	"$DOCKER" build -q --build-arg KAFKA_VERSION="$version" -t "$local_image" -f "$ctx/kafka.Dockerfile" "$ctx" >/dev/null
+	"$DOCKER" build -q --force-rm --build-arg KAFKA_VERSION="$version" -t "$local_image" -f "$ctx/kafka.Dockerfile" "$ctx" >/dev/null
 }
 
 image=${REFLEX_KAFKA_IMAGE:-}

@@ -174,7 +174,7 @@ def stack(tmp_path_factory):
     started = time.monotonic()
     try:
         sh(ROOT / "scripts/docker-base-image.sh")
-        docker("build", "-q", "-t", TARGET_IMAGE, "-f", ROOT / "tests/stack/target.Dockerfile", ROOT / "tests/stack")
+        docker("build", "-q", "--force-rm", "-t", TARGET_IMAGE, "-f", ROOT / "tests/stack/target.Dockerfile", ROOT / "tests/stack")
         secrets, config, override = write_test_files(tmp)
         port = free_port()
         env = dict(os.environ, REFLEX_STACK=STACK, REFLEX_PORT=str(port), REFLEX_AGENT_PORT=str(free_port()),
