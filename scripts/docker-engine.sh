@@ -44,6 +44,7 @@ start_engine() {
 	fi
 	say "starting dockerd (log: $LOG)"
 	mkdir -p "$(dirname "$LOG")"
+	log_from=$(($(cat "$LOG" 2>/dev/null | wc -l) + 1)) # this start's lines, for the report if it fails
 	setsid dockerd </dev/null >>"$LOG" 2>&1 &
 	echo $! >"$MARK"
 }
@@ -53,7 +54,7 @@ wait_engine() {
 	while ! engine_up; do
 		if [ -f "$MARK" ] && ! our_pid >/dev/null; then
 			say "dockerd exited; the end of its log:"
-			tail -n 15 "$LOG" >&2
+			tail -n "+${log_from:-1}" "$LOG" | tail -n 15 >&2
 			rm -f "$MARK"
 			return 1
 		fi

@@ -119,13 +119,22 @@ class Stack:
         return lines
 
 
+_engine = {}  # the first look at the engine in this run: whether it was already up, or why none can start
+
+
 def engine_or_skip():
-    was_up = sh("docker", "info", check=False, timeout=30).returncode == 0 if shutil.which("docker") else False
-    if not was_up:
-        r = sh(ROOT / "scripts/docker-engine.sh", check=False)
-        if r.returncode != 0:
-            pytest.skip(f"no Docker engine can be started on this machine: {r.stderr.strip()[-800:]}")
-    return was_up
+    """Starts the engine if none answers (scripts/docker-engine.sh); skips, saying why, when none can be started.
+    Returns whether an engine was already up when the run first looked."""
+    if not _engine:
+        was_up = shutil.which("docker") is not None and sh("docker", "info", check=False, timeout=30).returncode == 0
+        _engine["was_up"] = was_up
+        if not was_up:
+            r = sh(ROOT / "scripts/docker-engine.sh", check=False)
+            if r.returncode != 0:
+                _engine["skip"] = f"no Docker engine can be started on this machine: {r.stderr.strip()[-800:]}"
+    if "skip" in _engine:
+        pytest.skip(_engine["skip"])
+    return _engine["was_up"]
 
 
 def write_test_files(tmp):
