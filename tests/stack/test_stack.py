@@ -131,7 +131,8 @@ def engine_or_skip():
         if not was_up:
             r = sh(ROOT / "scripts/docker-engine.sh", check=False)
             if r.returncode != 0:
-                _engine["skip"] = f"no Docker engine can be started on this machine: {r.stderr.strip()[-800:]}"
+                why = " / ".join(line.strip() for line in r.stderr.strip().splitlines()[-8:])
+                _engine["skip"] = f"no Docker engine can be started on this machine: {why}"
     if "skip" in _engine:
         pytest.skip(_engine["skip"])
     return _engine["was_up"]
