@@ -59,7 +59,18 @@ check_common_stages
 if [ -f web/package-lock.json ]; then
 	make -s web/node_modules/.package-lock.json >&2
 fi
+# The shared build stage, tagged: it stays the cache of the next build, while the stages of earlier builds (untagged,
+# labelled reflex.stage) are removed below instead of piling up.
+if [ -f classifier/main.c ]; then
+	if ! "$DOCKER" build --force-rm --target build -t reflex-build:latest -f deploy/docker/classifier.Dockerfile . \
+		>"$logdir/reflex-image-build.log" 2>&1; then
+		say "the build stage failed; the end of $logdir/reflex-image-build.log:"
+		tail -n 40 "$logdir/reflex-image-build.log" >&2
+		exit 1
+	fi
+fi
 for svc in $SERVICES; do
 	build "$svc"
 done
-"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep "^reflex-.*:$TAG	" | sort >&2 || true
+"$DOCKER" image prune -f --filter label=reflex.stage >/dev/null
+"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep "^reflex-.*:$TAG	" | grep -v '^reflex-build:' | sort >&2 || true

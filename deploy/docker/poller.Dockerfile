@@ -5,6 +5,8 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
+# Labelled so that scripts/docker-images.sh can remove the stale stages of earlier builds, and nothing else.
+LABEL reflex.stage=build
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev make pkg-config \
       libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libssh-dev librdkafka-dev libssl-dev >/dev/null \
@@ -16,6 +18,7 @@ COPY . .
 RUN touch web/node_modules/.package-lock.json && make -j"$(nproc)" all && strip build/bin/*
 
 FROM ${BASE_IMAGE} AS runtime
+LABEL reflex.stage=runtime
 # Runtime libraries only; curl (a few hundred KB beside the libcurl every binary links anyway) runs the HEALTHCHECK.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmicrohttpd12 libcurl4 libcjson1 \
