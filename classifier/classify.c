@@ -185,14 +185,12 @@ static cJSON *decide(classifier_app *app, const eval_ctx *c, bool act, pending_s
 static cJSON *duplicate_entry(classifier_app *app, const event *ev, const char *dup_of)
 {
 	history_count_duplicate(app->hist, dup_of);
-	cJSON *stored = history_get(app->hist, dup_of);
+	cJSON *decisions = history_get_decisions(app->hist, dup_of);
 	cJSON *entry = cJSON_CreateObject();
 	cJSON_AddStringToObject(entry, "id", dup_of);
 	cJSON_AddStringToObject(entry, "source_id", ev->source_id);
 	cJSON_AddBoolToObject(entry, "duplicate", 1);
-	cJSON *decisions = cJSON_DetachItemFromObjectCaseSensitive(stored, "decisions");
 	cJSON_AddItemToObject(entry, "decisions", decisions ? decisions : cJSON_CreateArray());
-	cJSON_Delete(stored);
 	metrics_inc(m_duplicates);
 	LOG_INFO("event duplicate", "event_id", dup_of, "source", event_source_name(ev->source), "source_id",
 		 ev->source_id, "state", event_state_name(ev->state));
@@ -247,14 +245,9 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 	cJSON_AddStringToObject(entry, "id", ev->id);
 	cJSON_AddStringToObject(entry, "source_id", ev->source_id);
 	if (act) {
-		cJSON *stored = event_to_json(ev, true);
 		char received[32];
 		rfx_iso8601(rfx_now_ms(), received);
-		cJSON_AddStringToObject(stored, "received_at", received);
-		cJSON_AddItemToObject(stored, "decisions", cJSON_Duplicate(decisions, 1));
-		if (impact)
-			cJSON_AddItemToObject(stored, "impact", cJSON_Duplicate(impact, 1));
-		history_add(app->hist, stored);
+		history_add_event(app->hist, ev, received, decisions, impact);
 		send_actions(app, ev, sends, nsends, true);
 		double ms = (rfx_mono_sec() - t0) * 1000.0;
 		log_decisions(ev, decisions, ms);

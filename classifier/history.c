@@ -6,8 +6,9 @@
 #include "history.h"
 
 typedef struct dedup_entry {
-	char *key; /* source \x1f source_id */
-	uint64_t hash;
+	char *source_id;
+	event_source source;
+	uint64_t hash; /* of source and source_id */
 	event_state state;
 	uint64_t severity; /* hash: a change of severity is news, not a repeat */
 	char id[27];
@@ -15,9 +16,19 @@ typedef struct dedup_entry {
 	struct dedup_entry *lru_prev, *lru_next; /* lru_prev: more recent */
 } dedup_entry;
 
+/* A stored event as text: a few allocations per event instead of a JSON tree keeps adding and evicting cheap
+ * and the memory small. The entry is the object head + "decisions" + tail members + "duplicates". */
+typedef struct hist_entry {
+	char *head; /* "{" and the members before "decisions", without the closing brace; NULL: empty slot */
+	char *decisions; /* JSON text of "decisions", NULL when the entry has none */
+	char *tail;	 /* members after "decisions" as text ("\"impact\":{...}"), NULL when none */
+	char *source_id;
+	double duplicates; /* < 0: no "duplicates" member */
+} hist_entry;
+
 struct history {
 	pthread_mutex_t lock;
-	cJSON **ring;
+	hist_entry *ring;
 	char (*ids)[27];		/* id of each ring slot */
 	size_t max_events, head, count; /* head: next slot to write */
 	uint32_t *index; /* id -> ring slot + 1 (0: empty); linear probing, twice the ring's size */
@@ -27,6 +38,11 @@ struct history {
 	dedup_entry *lru_head, *lru_tail; /* head: most recent */
 };
 
+/* The longest stored entry: events are bounded by the request body limit, this only guards the buffer. */
+#define HISTORY_ENTRY_MAX (64 * 1024 * 1024)
+/* Per-thread print buffers larger than this are freed after use. */
+#define HISTORY_SCRATCH_KEEP (64 * 1024)
+
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -35,12 +51,32 @@ static uint64_t hash_str(const char *s)
 	return h;
 }
 
+static uint64_t dedup_hash(const event *ev)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *s = event_source_name(ev->source); *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	h = (h ^ 0x1f) * 1099511628211ULL;
+	for (const char *s = ev->source_id; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void entry_clear(hist_entry *e)
+{
+	free(e->head);
+	free(e->decisions);
+	free(e->tail);
+	free(e->source_id);
+	memset(e, 0, sizeof(*e));
+}
+
 history *history_new(size_t max_events, size_t max_dedup)
 {
 	history *h = rfx_calloc(1, sizeof(*h));
 	pthread_mutex_init(&h->lock, NULL);
 	h->max_events = max_events ? max_events : 1;
-	h->ring = rfx_calloc(h->max_events, sizeof(cJSON *));
+	h->ring = rfx_calloc(h->max_events, sizeof(*h->ring));
 	h->ids = rfx_calloc(h->max_events, sizeof(*h->ids));
 	size_t isize = 1;
 	while (isize < 2 * h->max_events)
@@ -60,10 +96,10 @@ void history_free(history *h)
 	if (!h)
 		return;
 	for (size_t i = 0; i < h->max_events; i++)
-		cJSON_Delete(h->ring[i]);
+		entry_clear(&h->ring[i]);
 	for (dedup_entry *e = h->lru_head, *n; e; e = n) {
 		n = e->lru_next;
-		free(e->key);
+		free(e->source_id);
 		free(e);
 	}
 	free(h->ring);
@@ -74,16 +110,12 @@ void history_free(history *h)
 	free(h);
 }
 
-static char *dedup_key(const event *ev)
-{
-	return rfx_asprintf("%s\x1f%s", event_source_name(ev->source), ev->source_id);
-}
-
-static dedup_entry *dedup_find(history *h, const char *key, uint64_t hash, dedup_entry ***slot_out)
+static dedup_entry *dedup_find(history *h, event_source src, const char *source_id, uint64_t hash,
+			       dedup_entry ***slot_out)
 {
 	dedup_entry **slot = &h->buckets[hash & (h->nbuckets - 1)];
 	for (; *slot; slot = &(*slot)->next_in_bucket) {
-		if ((*slot)->hash == hash && !strcmp((*slot)->key, key))
+		if ((*slot)->hash == hash && (*slot)->source == src && !strcmp((*slot)->source_id, source_id))
 			break;
 	}
 	if (slot_out)
@@ -118,22 +150,21 @@ static void lru_push_front(history *h, dedup_entry *e)
 static void dedup_remove(history *h, dedup_entry *e)
 {
 	dedup_entry **slot;
-	dedup_find(h, e->key, e->hash, &slot);
+	dedup_find(h, e->source, e->source_id, e->hash, &slot);
 	*slot = e->next_in_bucket;
 	lru_unlink(h, e);
 	h->ndedup--;
-	free(e->key);
+	free(e->source_id);
 	free(e);
 }
 
 bool history_seen(history *h, const event *ev, char dup_of[27])
 {
-	char *key = dedup_key(ev);
-	uint64_t hash = hash_str(key), sev = hash_str(ev->severity);
+	uint64_t hash = dedup_hash(ev), sev = hash_str(ev->severity);
 	bool dup = false;
 	pthread_mutex_lock(&h->lock);
 	dedup_entry **slot;
-	dedup_entry *e = dedup_find(h, key, hash, &slot);
+	dedup_entry *e = dedup_find(h, ev->source, ev->source_id, hash, &slot);
 	if (e) {
 		lru_unlink(h, e);
 		lru_push_front(h, e);
@@ -145,18 +176,19 @@ bool history_seen(history *h, const event *ev, char dup_of[27])
 			e->severity = sev;
 			memcpy(e->id, ev->id, 27);
 		}
-		free(key);
 		goto out;
 	}
 	if (h->ndedup >= h->max_dedup)
 		dedup_remove(h, h->lru_tail);
 	e = rfx_calloc(1, sizeof(*e));
-	e->key = key;
+	e->source_id = rfx_strdup(ev->source_id);
+	e->source = ev->source;
 	e->hash = hash;
 	e->state = ev->state;
 	e->severity = sev;
 	memcpy(e->id, ev->id, 27);
-	dedup_find(h, key, hash, &slot); /* the slot may have moved if the evicted entry shared the bucket */
+	/* the slot may have moved if the evicted entry shared the bucket */
+	dedup_find(h, ev->source, ev->source_id, hash, &slot);
 	*slot = e;
 	lru_push_front(h, e);
 	h->ndedup++;
@@ -167,14 +199,12 @@ out:
 
 void history_forget(history *h, const event *ev)
 {
-	char *key = dedup_key(ev);
-	uint64_t hash = hash_str(key);
+	uint64_t hash = dedup_hash(ev);
 	pthread_mutex_lock(&h->lock);
-	dedup_entry *e = dedup_find(h, key, hash, NULL);
+	dedup_entry *e = dedup_find(h, ev->source, ev->source_id, hash, NULL);
 	if (e && !strcmp(e->id, ev->id))
 		dedup_remove(h, e);
 	pthread_mutex_unlock(&h->lock);
-	free(key);
 }
 
 /* Position in the id index where id is, or the empty position where it would go. Caller holds the lock. */
@@ -207,39 +237,34 @@ static void index_remove_at(history *h, size_t i)
 	}
 }
 
-/* Ring slot of the stored entry with this id, or -1. Caller holds the lock. */
-static long ring_find(history *h, const char *id)
+/* Stored entry with this id, or NULL. Caller holds the lock. */
+static hist_entry *ring_find(history *h, const char *id)
 {
 	size_t i = index_pos(h, id);
-	return h->index[i] ? (long)h->index[i] - 1 : -1;
+	return h->index[i] ? &h->ring[h->index[i] - 1] : NULL;
 }
 
 void history_count_duplicate(history *h, const char *id)
 {
 	pthread_mutex_lock(&h->lock);
-	long slot = ring_find(h, id);
-	if (slot >= 0) {
-		cJSON *entry = h->ring[slot];
-		cJSON *d = cJSON_GetObjectItemCaseSensitive(entry, "duplicates");
-		if (cJSON_IsNumber(d))
-			cJSON_SetNumberValue(d, d->valuedouble + 1);
-		else
-			cJSON_AddNumberToObject(entry, "duplicates", 1);
-	}
+	hist_entry *e = ring_find(h, id);
+	if (e)
+		e->duplicates = e->duplicates < 0 ? 1 : e->duplicates + 1;
 	pthread_mutex_unlock(&h->lock);
 }
 
-void history_add(history *h, cJSON *entry)
+/* Puts a prepared entry in the next ring slot (the caller's strings are taken), dropping the oldest. */
+static void ring_put(history *h, const char *id, hist_entry *ne)
 {
-	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "id"));
 	pthread_mutex_lock(&h->lock);
-	if (h->ring[h->head]) {
+	hist_entry *slot = &h->ring[h->head];
+	if (slot->head) {
 		size_t old = index_pos(h, h->ids[h->head]);
 		if (h->index[old] == h->head + 1)
 			index_remove_at(h, old);
-		cJSON_Delete(h->ring[h->head]);
 	}
-	h->ring[h->head] = entry;
+	hist_entry gone = *slot;
+	*slot = *ne;
 	snprintf(h->ids[h->head], sizeof(h->ids[h->head]), "%s", id ? id : "");
 	if (id) {
 		size_t pos = index_pos(h, id);
@@ -251,6 +276,130 @@ void history_add(history *h, cJSON *entry)
 	if (h->count < h->max_events)
 		h->count++;
 	pthread_mutex_unlock(&h->lock);
+	entry_clear(&gone); /* outside the lock */
+}
+
+/* JSON text of j, printed without growing a buffer when it is small. */
+static char *print_small(const cJSON *j)
+{
+	char small[2048];
+	char *s = cJSON_PrintPreallocated((cJSON *)j, small, sizeof(small), false)
+		      ? rfx_strdup(small)
+		      : cJSON_PrintUnformatted(j);
+	if (!s)
+		abort();
+	return s;
+}
+
+/* Object members as text without the braces ("" for none); takes o. */
+static char *members_text(cJSON *o)
+{
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!s)
+		abort();
+	size_t n = strlen(s);
+	memmove(s, s + 1, n - 2);
+	s[n - 2] = '\0';
+	return s;
+}
+
+void history_add(history *h, cJSON *entry)
+{
+	const char *sid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "source_id"));
+	char id[27] = "";
+	const char *idv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "id"));
+	if (idv)
+		snprintf(id, sizeof(id), "%s", idv);
+	hist_entry ne = {.source_id = sid ? rfx_strdup(sid) : NULL, .duplicates = -1};
+	cJSON *head = cJSON_CreateObject(), *tail = cJSON_CreateObject(), *into = head;
+	while (entry->child) {
+		cJSON *m = cJSON_DetachItemViaPointer(entry, entry->child);
+		if (m->string && !strcmp(m->string, "decisions") && into == head) {
+			char *d = cJSON_PrintUnformatted(m);
+			if (!d)
+				abort();
+			ne.decisions = d;
+			into = tail;
+			cJSON_Delete(m);
+		} else if (m->string && !strcmp(m->string, "duplicates") && cJSON_IsNumber(m)) {
+			ne.duplicates = m->valuedouble;
+			cJSON_Delete(m);
+		} else {
+			cJSON_AddItemToObject(into, m->string ? m->string : "", m);
+		}
+	}
+	cJSON_Delete(entry);
+	char *members = members_text(head);
+	ne.head = rfx_asprintf("{%s", members);
+	free(members);
+	ne.tail = tail->child ? members_text(tail) : (cJSON_Delete(tail), NULL);
+	ring_put(h, idv ? id : NULL, &ne);
+}
+
+/* A per-thread buffer to print entries in: storing an event then allocates only the final copy. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	buf_free(p);
+	free(p);
+}
+
+static void scratch_init(void)
+{
+	if (pthread_key_create(&scratch_key, scratch_free))
+		abort();
+}
+
+static rfx_buf *scratch_get(void)
+{
+	pthread_once(&scratch_once, scratch_init);
+	rfx_buf *b = pthread_getspecific(scratch_key);
+	if (!b) {
+		b = rfx_calloc(1, sizeof(*b));
+		buf_init(b, HISTORY_ENTRY_MAX);
+		pthread_setspecific(scratch_key, b);
+	}
+	buf_reset(b);
+	return b;
+}
+
+/* The scratch's text as an exact-size copy; a scratch grown by an unusually large entry is given back. */
+static char *scratch_take(rfx_buf *b)
+{
+	char *s = rfx_strndup(buf_cstr(b), b->len);
+	if (b->cap > HISTORY_SCRATCH_KEEP)
+		buf_free(b);
+	return s;
+}
+
+void history_add_event(history *h, const event *ev, const char *received_at, const cJSON *decisions,
+		       const cJSON *impact)
+{
+	rfx_buf *b = scratch_get();
+	rfx_err rc = event_json_write(ev, true, b);
+	if (!rc)
+		rc = buf_puts(b, ",\"received_at\":");
+	if (!rc)
+		rc = event_json_string(b, received_at);
+	hist_entry ne = {.source_id = rfx_strdup(ev->source_id), .duplicates = -1};
+	if (rc) { /* cannot happen below the request body limit: keep the event's identity at least */
+		buf_reset(b);
+		buf_puts(b, "{\"id\":");
+		event_json_string(b, ev->id);
+		buf_puts(b, ",\"source_id\":");
+		event_json_string(b, ev->source_id);
+	}
+	ne.head = scratch_take(b);
+	ne.decisions = decisions ? print_small(decisions) : NULL;
+	if (impact) {
+		cJSON *t = cJSON_CreateObject();
+		cJSON_AddItemReferenceToObject(t, "impact", (cJSON *)impact);
+		ne.tail = members_text(t);
+	}
+	ring_put(h, ev->id, &ne);
 }
 
 /* Sets one decision's status and reason in place. */
@@ -281,23 +430,80 @@ bool history_update_decision(history *h, const char *id, const char *action_id, 
 {
 	bool ok = false;
 	pthread_mutex_lock(&h->lock);
-	long slot = ring_find(h, id);
-	if (slot >= 0)
-		ok = decision_update(cJSON_GetObjectItemCaseSensitive(h->ring[slot], "decisions"), action_id,
-				     status, reason, only_if);
+	hist_entry *e = ring_find(h, id);
+	cJSON *d = e && e->decisions ? cJSON_Parse(e->decisions) : NULL;
+	if (d && decision_update(d, action_id, status, reason, only_if)) {
+		char *s = cJSON_PrintUnformatted(d);
+		if (!s)
+			abort();
+		free(e->decisions);
+		e->decisions = s;
+		ok = true;
+	}
 	pthread_mutex_unlock(&h->lock);
+	cJSON_Delete(d);
 	return ok;
+}
+
+/* The entry as text. Caller holds the lock. */
+static char *entry_text(const hist_entry *e)
+{
+	rfx_buf b;
+	buf_init(&b, SIZE_MAX / 2);
+	bool first = e->head[1] == '\0';
+	buf_puts(&b, e->head);
+	if (e->decisions) {
+		buf_puts(&b, first ? "\"decisions\":" : ",\"decisions\":");
+		buf_puts(&b, e->decisions);
+		first = false;
+	}
+	if (e->tail && *e->tail) {
+		if (!first)
+			buf_putc(&b, ',');
+		buf_puts(&b, e->tail);
+		first = false;
+	}
+	if (e->duplicates >= 0)
+		buf_printf(&b, "%s\"duplicates\":%.17g", first ? "" : ",", e->duplicates);
+	buf_putc(&b, '}');
+	char *s = buf_steal(&b);
+	buf_free(&b);
+	return s;
+}
+
+/* NULL only when the text nests deeper than cJSON parses, which the request depth limit rules out. */
+static cJSON *entry_json(const hist_entry *e)
+{
+	char *s = entry_text(e);
+	cJSON *j = cJSON_Parse(s);
+	free(s);
+	return j;
 }
 
 cJSON *history_get(history *h, const char *id)
 {
-	cJSON *copy = NULL;
+	char *s = NULL;
 	pthread_mutex_lock(&h->lock);
-	long slot = ring_find(h, id);
-	if (slot >= 0)
-		copy = cJSON_Duplicate(h->ring[slot], true);
+	hist_entry *e = ring_find(h, id);
+	if (e)
+		s = entry_text(e);
 	pthread_mutex_unlock(&h->lock);
-	return copy;
+	cJSON *j = s ? cJSON_Parse(s) : NULL;
+	free(s);
+	return j;
+}
+
+cJSON *history_get_decisions(history *h, const char *id)
+{
+	char *s = NULL;
+	pthread_mutex_lock(&h->lock);
+	hist_entry *e = ring_find(h, id);
+	if (e && e->decisions)
+		s = rfx_strdup(e->decisions);
+	pthread_mutex_unlock(&h->lock);
+	cJSON *j = s ? cJSON_Parse(s) : NULL;
+	free(s);
+	return j;
 }
 
 cJSON *history_list(history *h, const char *source_id, size_t limit)
@@ -306,14 +512,14 @@ cJSON *history_list(history *h, const char *source_id, size_t limit)
 	size_t n = 0;
 	pthread_mutex_lock(&h->lock);
 	for (size_t i = 0; i < h->count && n < limit; i++) {
-		cJSON *entry = h->ring[(h->head + h->max_events - 1 - i) % h->max_events];
-		if (source_id) {
-			const cJSON *sid = cJSON_GetObjectItemCaseSensitive(entry, "source_id");
-			if (!cJSON_IsString(sid) || strcmp(sid->valuestring, source_id))
-				continue;
+		const hist_entry *e = &h->ring[(h->head + h->max_events - 1 - i) % h->max_events];
+		if (!e->head || (source_id && (!e->source_id || strcmp(e->source_id, source_id))))
+			continue;
+		cJSON *j = entry_json(e);
+		if (j) {
+			cJSON_AddItemToArray(arr, j);
+			n++;
 		}
-		cJSON_AddItemToArray(arr, cJSON_Duplicate(entry, true));
-		n++;
 	}
 	pthread_mutex_unlock(&h->lock);
 	return arr;

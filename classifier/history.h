@@ -25,6 +25,10 @@ void history_count_duplicate(history *h, const char *id);
 /* Stores a classified event (takes ownership of entry, a JSON object with at least "id" and "source_id"). The
  * oldest entry is dropped when the ring is full. */
 void history_add(history *h, cJSON *entry);
+/* Stores a classified event as the entry event_to_json(ev, true) + received_at + decisions (+ impact) that
+ * history_add would store, printed once instead of kept as a tree. */
+void history_add_event(history *h, const event *ev, const char *received_at, const cJSON *decisions,
+		       const cJSON *impact);
 /* Sets status (and reason, NULL to clear) of the decision with action_id in the stored event. With only_if,
  * only when the current status is only_if. False when the event or decision is gone or the condition failed.
  */
@@ -32,6 +36,8 @@ bool history_update_decision(history *h, const char *id, const char *action_id, 
 			     const char *reason, const char *only_if);
 /* A deep copy of the stored entry, or NULL. */
 cJSON *history_get(history *h, const char *id);
+/* A copy of the stored entry's "decisions", or NULL. */
+cJSON *history_get_decisions(history *h, const char *id);
 /* Newest first; source_id NULL for all. Returns a JSON array (copies). */
 cJSON *history_list(history *h, const char *source_id, size_t limit);
 size_t history_count(history *h);

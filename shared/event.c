@@ -258,3 +258,117 @@ cJSON *event_to_json(const event *e, bool include_raw)
 				      e->raw ? cJSON_Duplicate(e->raw, true) : cJSON_CreateObject());
 	return o;
 }
+
+rfx_err event_json_string(rfx_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	rfx_err rc = buf_putc(b, '"');
+	while (!rc && *s) {
+		size_t run = 0;
+		while (s[run] && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20)
+			run++;
+		rc = buf_append(b, s, run);
+		s += run;
+		if (rc || !*s)
+			break;
+		char esc[7] = {'\\', *s, 0};
+		size_t n = 2;
+		if (*s == '\n')
+			esc[1] = 'n';
+		else if (*s == '\r')
+			esc[1] = 'r';
+		else if (*s == '\t')
+			esc[1] = 't';
+		else if (*s == '\b')
+			esc[1] = 'b';
+		else if (*s == '\f')
+			esc[1] = 'f';
+		else if ((unsigned char)*s < 0x20) {
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[(unsigned char)*s >> 4];
+			esc[5] = hex[*s & 0xf];
+			n = 6;
+		}
+		rc = buf_append(b, esc, n);
+		s++;
+	}
+	return rc ? rc : buf_putc(b, '"');
+}
+
+/* ,"key":"value" (or null for a NULL value) */
+static rfx_err json_member(rfx_buf *b, const char *key, const char *value)
+{
+	rfx_err rc = buf_putc(b, ',');
+	if (!rc)
+		rc = event_json_string(b, key);
+	if (!rc)
+		rc = buf_putc(b, ':');
+	if (!rc)
+		rc = value ? event_json_string(b, value) : buf_puts(b, "null");
+	return rc;
+}
+
+static rfx_err json_tags(rfx_buf *b, const event *e)
+{
+	rfx_err rc = buf_puts(b, ",\"tags\":{");
+	for (size_t i = 0; !rc && i < e->ntags; i++) {
+		if (i)
+			rc = buf_putc(b, ',');
+		if (!rc)
+			rc = event_json_string(b, e->tags[i].key);
+		if (!rc)
+			rc = buf_putc(b, ':');
+		if (!rc)
+			rc = event_json_string(b, e->tags[i].value);
+	}
+	return rc ? rc : buf_putc(b, '}');
+}
+
+static rfx_err json_raw(rfx_buf *b, const event *e)
+{
+	rfx_err rc = buf_puts(b, ",\"raw\":");
+	if (rc || !e->raw)
+		return rc ? rc : buf_puts(b, "{}");
+	char small[4096]; /* most payloads fit: no allocation */
+	if (cJSON_PrintPreallocated(e->raw, small, sizeof(small), false))
+		return buf_puts(b, small);
+	char *s = cJSON_PrintUnformatted(e->raw);
+	if (!s)
+		abort();
+	rc = buf_puts(b, s);
+	free(s);
+	return rc;
+}
+
+rfx_err event_json_write(const event *e, bool include_raw, rfx_buf *b)
+{
+	char ts[32];
+	if (e->started_at_ms > 0)
+		format_time(e->started_at_ms, ts);
+	rfx_err rc = buf_puts(b, "{\"id\":");
+	if (!rc)
+		rc = event_json_string(b, e->id);
+	if (!rc)
+		rc = json_member(b, "source", event_source_name(e->source));
+	if (!rc)
+		rc = json_member(b, "source_id", e->source_id);
+	if (!rc)
+		rc = json_member(b, "state", event_state_name(e->state));
+	if (!rc)
+		rc = json_member(b, "title", e->title);
+	if (!rc)
+		rc = json_member(b, "severity", e->severity);
+	if (!rc)
+		rc = json_member(b, "entity", e->entity);
+	if (!rc)
+		rc = json_member(b, "event_type", e->event_type);
+	if (!rc)
+		rc = json_tags(b, e);
+	if (!rc)
+		rc = json_member(b, "started_at", e->started_at_ms > 0 ? ts : NULL);
+	if (!rc)
+		rc = json_member(b, "url", e->url && *e->url ? e->url : NULL);
+	if (!rc && include_raw)
+		rc = json_raw(b, e);
+	return rc;
+}

@@ -3,6 +3,7 @@
 #define RFX_EVENT_H
 
 #include <cjson/cJSON.h>
+#include "buf.h"
 #include "rfx.h"
 
 typedef enum {
@@ -76,5 +77,10 @@ const char *event_field(const event *e, const char *path);
 /* The normalized JSON form (DESIGN.md); include_raw adds "raw" ({} when there is none). started_at and url
  * are null when unknown. Caller owns the result. */
 cJSON *event_to_json(const event *e, bool include_raw);
+/* The same JSON form as text, appended to b without its closing brace so that the caller can add members:
+ * "{\"id\":...,\"raw\":{...}". RFX_ERR_LIMIT when b's maximum is reached. */
+rfx_err event_json_write(const event *e, bool include_raw, rfx_buf *b);
+/* Appends s as a JSON string literal (quotes included; s must be valid UTF-8). */
+rfx_err event_json_string(rfx_buf *b, const char *s);
 
 #endif
