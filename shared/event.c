@@ -15,6 +15,8 @@ static const char *const source_names[SRC__COUNT] = {
 static char *bounded_copy(const char *s)
 {
 	size_t n = strnlen(s, EVENT_MAX_FIELD + 4);
+	if (n <= EVENT_MAX_FIELD && rfx_utf8_valid(s, n)) /* the usual case: nothing to cut or replace */
+		return rfx_strndup(s, n);
 	char *out = rfx_utf8_sanitize(s, n);
 	size_t len = strlen(out);
 	if (len > EVENT_MAX_FIELD) {
@@ -31,6 +33,15 @@ void event_set(char **field, const char *value)
 	char *v = bounded_copy(value ? value : "");
 	free(*field);
 	*field = v;
+}
+
+/* Slots allocated for n tags: a power of two from 8, so that adding tags rarely reallocates. */
+static size_t tags_cap(size_t n)
+{
+	size_t cap = n ? 8 : 0;
+	while (cap < n)
+		cap *= 2;
+	return cap;
 }
 
 event *event_new(event_source src)
@@ -80,7 +91,7 @@ event *event_clone(const event *e)
 	c->url = rfx_strdup(e->url);
 	c->started_at_ms = e->started_at_ms;
 	if (e->ntags) {
-		c->tags = rfx_calloc(e->ntags, sizeof(*c->tags));
+		c->tags = rfx_calloc(tags_cap(e->ntags), sizeof(*c->tags));
 		for (size_t i = 0; i < e->ntags; i++) {
 			c->tags[i].key = rfx_strdup(e->tags[i].key);
 			c->tags[i].value = rfx_strdup(e->tags[i].value);
@@ -154,7 +165,8 @@ void event_tag_set(event *e, const char *key, const char *value)
 		free(k);
 		return;
 	}
-	e->tags = rfx_realloc(e->tags, (e->ntags + 1) * sizeof(*e->tags));
+	if (e->ntags == tags_cap(e->ntags))
+		e->tags = rfx_realloc(e->tags, tags_cap(e->ntags + 1) * sizeof(*e->tags));
 	memmove(&e->tags[i + 1], &e->tags[i], (e->ntags - i) * sizeof(*e->tags));
 	e->tags[i].key = k;
 	e->tags[i].value = bounded_copy(value ? value : "");
