@@ -28,7 +28,7 @@ static bool normalize_body(const http_req *req, http_resp *resp, const normalize
 	}
 	char err[300] = "";
 	const char *field = NULL;
-	rfx_err rc = norm->parse(body, out, err, sizeof(err), &field);
+	rfx_err rc = normalize_parse_owned(norm, body, out, err, sizeof(err), &field);
 	cJSON_Delete(body);
 	if (rc) {
 		count_rejected("invalid_event");

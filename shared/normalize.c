@@ -270,9 +270,38 @@ static void sanitize_tree(cJSON *v)
 	}
 }
 
+/* The body being parsed by normalize_parse_owned on this thread, NULL otherwise. */
+static __thread cJSON *owned_body;
+
+rfx_err normalize_parse_owned(const normalizer *n, cJSON *body, event_list *out, char *err, size_t errlen,
+			      const char **field)
+{
+	owned_body = body;
+	rfx_err rc = n->parse(body, out, err, errlen, field);
+	owned_body = NULL;
+	return rc;
+}
+
+/* Moves v's members into a new node and leaves v as a reference to them: no copy, and deleting the body no
+ * longer frees what the event now owns. */
+static cJSON *raw_take(cJSON *v)
+{
+	cJSON *n = cJSON_CreateNull();
+	if (!n)
+		abort();
+	n->type = v->type & 0xFF;
+	n->child = v->child;
+	v->type |= cJSON_IsReference;
+	return n;
+}
+
 cJSON *normalize_raw(const cJSON *v)
 {
-	cJSON *copy = v ? cJSON_Duplicate(v, true) : NULL;
+	cJSON *copy = NULL;
+	if (v && owned_body && (cJSON_IsObject(v) || cJSON_IsArray(v)) && !(v->type & cJSON_IsReference))
+		copy = raw_take((cJSON *)v);
+	else if (v)
+		copy = cJSON_Duplicate(v, true);
 	if (v && !copy)
 		abort();
 	if (copy) {

@@ -80,8 +80,14 @@ rfx_err normalize_get_time(normalize_ctx *c, const cJSON *obj, const char *key, 
 /* A string, a number or a boolean as text (numbers without a needless fraction, null as ""); NULL for arrays
  * and objects. Returns v's own string or buf. */
 const char *normalize_scalar(const cJSON *v, char buf[32]);
-/* A deep copy of v for event.raw with every string and member name made valid UTF-8. */
+/* A deep copy of v for event.raw with every string and member name made valid UTF-8. Inside
+ * normalize_parse_owned, an object or array is taken over instead of copied (v is left as a reference to it,
+ * still readable until the events are freed). */
 cJSON *normalize_raw(const cJSON *v);
+/* n->parse for a body that belongs to the caller, who deletes it right after without reading it again (nor
+ * after the events are freed): events then take their raw parts of body over instead of copying them. */
+rfx_err normalize_parse_owned(const normalizer *n, cJSON *body, event_list *out, char *err, size_t errlen,
+			      const char **field);
 /* Copies the scalar members of obj into e's tags, stringified; nested arrays and objects are skipped. */
 void normalize_scalar_tags(event *e, const cJSON *obj);
 
