@@ -72,6 +72,24 @@ typedef struct pending_send {
 	char *body;
 } pending_send;
 
+/* Without an action handler the action is only recorded: its targets are all the decision needs, so the
+ * action body is not built. */
+static cJSON *record_rule(const rule *r, const eval_ctx *c, cJSON *d, char *err, size_t errlen)
+{
+	rule_rendered rr;
+	if (rule_render(r, c, &rr, err, errlen)) {
+		cJSON_AddStringToObject(d, "status", "error");
+		cJSON_AddStringToObject(d, "reason", err);
+		return d;
+	}
+	cJSON *targets = cJSON_AddArrayToObject(d, "targets");
+	for (size_t i = 0; i < rr.ntargets; i++)
+		cJSON_AddItemToArray(targets, cJSON_CreateString(rr.targets[i]));
+	rule_rendered_clear(&rr);
+	cJSON_AddStringToObject(d, "status", "recorded");
+	return d;
+}
+
 /* Renders the action of one fired rule and returns its decision object; with an action handler, the body to
  * send is left in *send (status "sending") so that it goes out after the event is stored. */
 static cJSON *decide_rule(classifier_app *app, const rule *r, const eval_ctx *c, bool act, char **send)
@@ -90,6 +108,8 @@ static cJSON *decide_rule(classifier_app *app, const rule *r, const eval_ctx *c,
 	rfx_ulid(action_id);
 	cJSON_AddStringToObject(d, "action_id", action_id);
 	cJSON_AddStringToObject(d, "mode", rules_mode_name(r->action.mode));
+	if (act && !app->disp)
+		return record_rule(r, c, d, err, sizeof(err));
 	cJSON *body = classify_action_body(r, c, action_id, err, sizeof(err));
 	if (!body) {
 		cJSON_AddStringToObject(d, "status", "error");
