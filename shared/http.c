@@ -80,7 +80,8 @@ static const http_route builtin_routes[] = {
 
 void http_resp_json(http_resp *resp, int status, cJSON *j)
 {
-	char *s = cJSON_PrintUnformatted(j);
+	char small[4096]; /* most responses print here and are copied once into the body */
+	char *s = cJSON_PrintPreallocated(j, small, sizeof(small), false) ? small : cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
 	resp->status = status;
 	resp->content_type = "application/json";
@@ -91,7 +92,8 @@ void http_resp_json(http_resp *resp, int status, cJSON *j)
 		buf_puts(&resp->body,
 			 "{\"error\":{\"code\":\"internal\",\"message\":\"response too large\"}}");
 	}
-	free(s);
+	if (s != small)
+		free(s);
 }
 
 void http_resp_error(http_resp *resp, int status, const char *code, const char *message, const char *field)
