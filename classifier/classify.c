@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "rules.h"
 #include "rulestore.h"
+#include "timefmt.h"
 #include "topology.h"
 
 cJSON *classify_action_body(const rule *r, const eval_ctx *c, const char *action_id, char *err, size_t errlen)
@@ -20,7 +21,7 @@ cJSON *classify_action_body(const rule *r, const eval_ctx *c, const char *action
 	rule_rendered_clear(&rr);
 	const event *ev = c->ev;
 	char created[32];
-	rfx_iso8601(rfx_now_ms(), created);
+	timefmt_iso8601(rfx_now_ms(), created);
 	cJSON_AddStringToObject(body, "action_id", action_id);
 	cJSON_AddStringToObject(body, "event_id", ev->id);
 	cJSON_AddStringToObject(body, "source", event_source_name(ev->source));
@@ -157,8 +158,9 @@ static void send_actions(classifier_app *app, const event *ev, pending_send *sen
 
 static void log_decisions(const event *ev, const cJSON *decisions, double ms)
 {
-	char dur[32];
-	snprintf(dur, sizeof(dur), "%.2f", ms);
+	char dur[32] = "";
+	if (LOG_LEVEL_INFO >= log_min_level)
+		snprintf(dur, sizeof(dur), "%.2f", ms);
 	const cJSON *d;
 	cJSON_ArrayForEach(d, decisions)
 	{
@@ -266,7 +268,7 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 	cJSON_AddStringToObject(entry, "source_id", ev->source_id);
 	if (act) {
 		char received[32];
-		rfx_iso8601(rfx_now_ms(), received);
+		timefmt_iso8601(rfx_now_ms(), received);
 		history_add_event(app->hist, ev, received, decisions, impact);
 		send_actions(app, ev, sends, nsends, true);
 		double ms = (rfx_mono_sec() - t0) * 1000.0;

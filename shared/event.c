@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "timefmt.h"
 
 static const char *const source_names[SRC__COUNT] = {
     [SRC_GENERIC] = "generic",	   [SRC_ALERTMANAGER] = "alertmanager",
@@ -14,8 +15,13 @@ static const char *const source_names[SRC__COUNT] = {
  * starts before the bound ends at most 3 bytes after it, and the sanitized output never shrinks a prefix. */
 static char *bounded_copy(const char *s)
 {
-	size_t n = strnlen(s, EVENT_MAX_FIELD + 4);
-	if (n <= EVENT_MAX_FIELD && rfx_utf8_valid(s, n)) /* the usual case: nothing to cut or replace */
+	size_t n = 0;
+	while (n <= EVENT_MAX_FIELD && s[n] && (unsigned char)s[n] < 0x80)
+		n++;
+	if (!s[n] && n <= EVENT_MAX_FIELD) /* plain ASCII within the bound: nothing to cut or replace */
+		return rfx_strndup(s, n);
+	n += strnlen(s + n, EVENT_MAX_FIELD + 4 - n);
+	if (n <= EVENT_MAX_FIELD && rfx_utf8_valid(s, n)) /* valid UTF-8 within the bound */
 		return rfx_strndup(s, n);
 	char *out = rfx_utf8_sanitize(s, n);
 	size_t len = strlen(out);
@@ -234,7 +240,7 @@ const char *event_field(const event *e, const char *path)
 /* RFC 3339 in UTC; whole seconds print without a fraction, as sources usually send them. */
 static void format_time(int64_t ms, char out[32])
 {
-	rfx_iso8601(ms, out);
+	timefmt_iso8601(ms, out);
 	size_t n = strlen(out);
 	if (n >= 5 && strcmp(out + n - 5, ".000Z") == 0)
 		strcpy(out + n - 5, "Z");

@@ -3,16 +3,25 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "logfmt.h"
+#include "timefmt.h"
 
 #define LOG_LINE_MAX   65536
-#define LOG_FIELDS_MAX 60000 /* beyond this, remaining fields are dropped and truncated=true is added */
+#define LOG_FIELDS_MAX 60000
+#define LOG_KEEP                                                                                             \
+	4096 /* a thread's line buffer grown beyond this by a long line is given back */ /* beyond this,     \
+											    remaining fields \
+											    are dropped and  \
+											    truncated=true   \
+											    is added */
 
 log_level log_min_level = LOG_LEVEL_INFO;
 static char log_svc[64] = "reflex";
@@ -70,12 +79,40 @@ static void write_line(const char *data, size_t len)
 	}
 }
 
+/* A per-thread line buffer, kept between lines so that logging does not allocate. */
+static pthread_key_t line_key;
+static pthread_once_t line_once = PTHREAD_ONCE_INIT;
+
+static void line_free(void *p)
+{
+	buf_free(p);
+	free(p);
+}
+
+static void line_key_init(void)
+{
+	if (pthread_key_create(&line_key, line_free))
+		abort();
+}
+
+static rfx_buf *line_buf(void)
+{
+	pthread_once(&line_once, line_key_init);
+	rfx_buf *b = pthread_getspecific(line_key);
+	if (!b) {
+		b = rfx_calloc(1, sizeof(*b));
+		buf_init(b, LOG_LINE_MAX);
+		pthread_setspecific(line_key, b);
+	}
+	buf_reset(b);
+	return b;
+}
+
 void log_write(log_level level, const char *msg, ...)
 {
 	char ts[32];
-	rfx_buf b;
-	buf_init(&b, LOG_LINE_MAX);
-	rfx_iso8601(rfx_now_ms(), ts);
+	rfx_buf *lb = line_buf(), b = *lb;
+	timefmt_iso8601(rfx_now_ms(), ts);
 	logfmt_append(&b, "ts", ts);
 	logfmt_append(&b, "level", log_level_name(level));
 	logfmt_append(&b, "svc", log_svc);
@@ -98,5 +135,7 @@ void log_write(log_level level, const char *msg, ...)
 	va_end(ap);
 	buf_putc(&b, '\n');
 	write_line(b.data, b.len);
-	buf_free(&b);
+	if (b.cap > LOG_KEEP)
+		buf_free(&b);
+	*lb = b;
 }

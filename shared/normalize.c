@@ -246,11 +246,19 @@ void normalize_scalar_tags(event *e, const cJSON *obj)
 	}
 }
 
+/* Valid UTF-8, checking plain ASCII (nearly every payload) without the decoder. */
+static bool utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p && *p < 0x80)
+		p++;
+	return !*p || rfx_utf8_valid((const char *)p, strlen((const char *)p));
+}
+
 static void sanitize_tree(cJSON *v)
 {
 	for (; v; v = v->next) {
-		if (v->string && !(v->type & cJSON_StringIsConst) &&
-		    !rfx_utf8_valid(v->string, strlen(v->string))) {
+		if (v->string && !(v->type & cJSON_StringIsConst) && !utf8_ok(v->string)) {
 			char *k = rfx_utf8_sanitize(v->string, strlen(v->string));
 			char *copy = cJSON_malloc(strlen(k) + 1);
 			if (!copy)
@@ -260,8 +268,7 @@ static void sanitize_tree(cJSON *v)
 			cJSON_free(v->string);
 			v->string = copy;
 		}
-		if (cJSON_IsString(v) && v->valuestring &&
-		    !rfx_utf8_valid(v->valuestring, strlen(v->valuestring))) {
+		if (cJSON_IsString(v) && v->valuestring && !utf8_ok(v->valuestring)) {
 			char *s = rfx_utf8_sanitize(v->valuestring, strlen(v->valuestring));
 			cJSON_SetValuestring(v, s);
 			free(s);
