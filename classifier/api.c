@@ -59,8 +59,8 @@ static void classify_all(const http_req *req, http_resp *resp, classifier_app *a
 		http_resp_error(resp, 413, "too_many_events", msg, NULL);
 		goto out;
 	}
-	cJSON *out = cJSON_CreateObject();
-	cJSON *arr = cJSON_AddArrayToObject(out, "events");
+	cJSON *out = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+	cJSON_AddItemToObjectCS(out, "events", arr);
 	for (size_t i = 0; i < evs.n; i++)
 		cJSON_AddItemToArray(arr, classify_event(app, evs.v[i], act));
 	http_resp_json(resp, act ? 202 : 200, out);

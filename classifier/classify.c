@@ -12,6 +12,17 @@
 #include "timefmt.h"
 #include "topology.h"
 
+/* Members with literal names: the name is not copied (three allocations per string member become two). */
+static void add_item(cJSON *o, const char *literal_key, cJSON *item)
+{
+	cJSON_AddItemToObjectCS(o, literal_key, item);
+}
+
+static void add_str(cJSON *o, const char *literal_key, const char *value)
+{
+	cJSON_AddItemToObjectCS(o, literal_key, cJSON_CreateString(value));
+}
+
 cJSON *classify_action_body(const rule *r, const eval_ctx *c, const char *action_id, char *err, size_t errlen)
 {
 	rule_rendered rr;
@@ -22,14 +33,14 @@ cJSON *classify_action_body(const rule *r, const eval_ctx *c, const char *action
 	const event *ev = c->ev;
 	char created[32];
 	timefmt_iso8601(rfx_now_ms(), created);
-	cJSON_AddStringToObject(body, "action_id", action_id);
-	cJSON_AddStringToObject(body, "event_id", ev->id);
-	cJSON_AddStringToObject(body, "source", event_source_name(ev->source));
-	cJSON_AddStringToObject(body, "source_id", ev->source_id);
-	cJSON_AddStringToObject(body, "entity", ev->entity);
-	cJSON_AddStringToObject(body, "event_type", ev->event_type);
-	cJSON_AddStringToObject(body, "title", ev->title);
-	cJSON_AddStringToObject(body, "created_at", created);
+	add_str(body, "action_id", action_id);
+	add_str(body, "event_id", ev->id);
+	add_str(body, "source", event_source_name(ev->source));
+	add_str(body, "source_id", ev->source_id);
+	add_str(body, "entity", ev->entity);
+	add_str(body, "event_type", ev->event_type);
+	add_str(body, "title", ev->title);
+	add_str(body, "created_at", created);
 	return body;
 }
 
@@ -79,15 +90,16 @@ static cJSON *record_rule(const rule *r, const eval_ctx *c, cJSON *d, char *err,
 {
 	rule_rendered rr;
 	if (rule_render(r, c, &rr, err, errlen)) {
-		cJSON_AddStringToObject(d, "status", "error");
-		cJSON_AddStringToObject(d, "reason", err);
+		add_str(d, "status", "error");
+		add_str(d, "reason", err);
 		return d;
 	}
-	cJSON *targets = cJSON_AddArrayToObject(d, "targets");
+	cJSON *targets = cJSON_CreateArray();
+	add_item(d, "targets", targets);
 	for (size_t i = 0; i < rr.ntargets; i++)
 		cJSON_AddItemToArray(targets, cJSON_CreateString(rr.targets[i]));
 	rule_rendered_clear(&rr);
-	cJSON_AddStringToObject(d, "status", "recorded");
+	add_str(d, "status", "recorded");
 	return d;
 }
 
@@ -96,39 +108,38 @@ static cJSON *record_rule(const rule *r, const eval_ctx *c, cJSON *d, char *err,
 static cJSON *decide_rule(classifier_app *app, const rule *r, const eval_ctx *c, bool act, char **send)
 {
 	cJSON *d = cJSON_CreateObject();
-	cJSON_AddStringToObject(d, "rule", r->name);
-	cJSON_AddStringToObject(d, "rule_version", r->version);
-	cJSON_AddStringToObject(d, "type", rules_action_type_name(r->action.type));
+	add_str(d, "rule", r->name);
+	add_str(d, "rule_version", r->version);
+	add_str(d, "type", rules_action_type_name(r->action.type));
 	if (r->action.type == RULE_ACTION_NONE) {
-		cJSON_AddNullToObject(d, "action_id");
-		cJSON_AddNullToObject(d, "mode");
-		cJSON_AddStringToObject(d, "status", "no-action");
+		add_item(d, "action_id", cJSON_CreateNull());
+		add_item(d, "mode", cJSON_CreateNull());
+		add_str(d, "status", "no-action");
 		return d;
 	}
 	char action_id[27], err[400] = "";
 	rfx_ulid(action_id);
-	cJSON_AddStringToObject(d, "action_id", action_id);
-	cJSON_AddStringToObject(d, "mode", rules_mode_name(r->action.mode));
+	add_str(d, "action_id", action_id);
+	add_str(d, "mode", rules_mode_name(r->action.mode));
 	if (act && !app->disp)
 		return record_rule(r, c, d, err, sizeof(err));
 	cJSON *body = classify_action_body(r, c, action_id, err, sizeof(err));
 	if (!body) {
-		cJSON_AddStringToObject(d, "status", "error");
-		cJSON_AddStringToObject(d, "reason", err);
+		add_str(d, "status", "error");
+		add_str(d, "reason", err);
 		return d;
 	}
-	cJSON_AddItemToObject(d, "targets",
-			      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(body, "targets"), 1));
+	add_item(d, "targets", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(body, "targets"), 1));
 	if (!act) {
-		cJSON_AddStringToObject(d, "status", "would-act");
-		cJSON_AddItemToObject(d, "action", body);
+		add_str(d, "status", "would-act");
+		add_item(d, "action", body);
 		return d;
 	}
 	if (app->disp) {
-		cJSON_AddStringToObject(d, "status", "sending");
+		add_str(d, "status", "sending");
 		*send = cJSON_PrintUnformatted(body);
 	} else {
-		cJSON_AddStringToObject(d, "status", "recorded");
+		add_str(d, "status", "recorded");
 	}
 	cJSON_Delete(body);
 	return d;
@@ -145,9 +156,9 @@ static void send_actions(classifier_app *app, const event *ev, pending_send *sen
 		const char *status =
 		    dispatch_send(app->disp, ev->id, action_id, sends[i].body, reason, sizeof(reason));
 		cJSON_DeleteItemFromObjectCaseSensitive(sends[i].decision, "status");
-		cJSON_AddStringToObject(sends[i].decision, "status", status);
+		add_str(sends[i].decision, "status", status);
 		if (reason[0])
-			cJSON_AddStringToObject(sends[i].decision, "reason", reason);
+			add_str(sends[i].decision, "reason", reason);
 		if (stored)
 			history_update_decision(app->hist, ev->id, action_id, status,
 						reason[0] ? reason : NULL,
@@ -195,10 +206,10 @@ static cJSON *decide(classifier_app *app, const eval_ctx *c, bool act, pending_s
 	ruleset_release(rs);
 	if (n == 0) {
 		cJSON *d = cJSON_CreateObject();
-		cJSON_AddNullToObject(d, "rule");
-		cJSON_AddNullToObject(d, "action_id");
-		cJSON_AddNullToObject(d, "mode");
-		cJSON_AddStringToObject(d, "status", "investigate");
+		add_item(d, "rule", cJSON_CreateNull());
+		add_item(d, "action_id", cJSON_CreateNull());
+		add_item(d, "mode", cJSON_CreateNull());
+		add_str(d, "status", "investigate");
 		cJSON_AddItemToArray(decisions, d);
 	}
 	return decisions;
@@ -209,10 +220,10 @@ static cJSON *duplicate_entry(classifier_app *app, const event *ev, const char *
 	history_count_duplicate(app->hist, dup_of);
 	cJSON *decisions = history_get_decisions(app->hist, dup_of);
 	cJSON *entry = cJSON_CreateObject();
-	cJSON_AddStringToObject(entry, "id", dup_of);
-	cJSON_AddStringToObject(entry, "source_id", ev->source_id);
-	cJSON_AddBoolToObject(entry, "duplicate", 1);
-	cJSON_AddItemToObject(entry, "decisions", decisions ? decisions : cJSON_CreateArray());
+	add_str(entry, "id", dup_of);
+	add_str(entry, "source_id", ev->source_id);
+	add_item(entry, "duplicate", cJSON_CreateTrue());
+	add_item(entry, "decisions", decisions ? decisions : cJSON_CreateArray());
 	metrics_inc(m_duplicates);
 	LOG_INFO("event duplicate", "event_id", dup_of, "source", event_source_name(ev->source), "source_id",
 		 ev->source_id, "state", event_state_name(ev->state));
@@ -224,16 +235,16 @@ static void audit_event(const char *type, const event *ev, const cJSON *decision
 	if (!audit_enabled())
 		return;
 	cJSON *a = cJSON_CreateObject();
-	cJSON_AddStringToObject(a, "event_id", ev->id);
-	cJSON_AddStringToObject(a, "source", event_source_name(ev->source));
-	cJSON_AddStringToObject(a, "source_id", ev->source_id);
-	cJSON_AddStringToObject(a, "state", event_state_name(ev->state));
-	cJSON_AddStringToObject(a, "entity", ev->entity);
-	cJSON_AddStringToObject(a, "event_type", ev->event_type);
+	add_str(a, "event_id", ev->id);
+	add_str(a, "source", event_source_name(ev->source));
+	add_str(a, "source_id", ev->source_id);
+	add_str(a, "state", event_state_name(ev->state));
+	add_str(a, "entity", ev->entity);
+	add_str(a, "event_type", ev->event_type);
 	if (decisions)
-		cJSON_AddItemToObject(a, "decisions", cJSON_Duplicate(decisions, 1));
+		add_item(a, "decisions", cJSON_Duplicate(decisions, 1));
 	if (impact)
-		cJSON_AddItemToObject(a, "impact", cJSON_Duplicate(impact, 1));
+		add_item(a, "impact", cJSON_Duplicate(impact, 1));
 	audit_emit(type, a);
 }
 
@@ -264,8 +275,8 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 	cJSON *decisions = decide(app, &c, act, sends, &nsends);
 	cJSON *impact = app->topo ? topology_impact(app->topo, ev) : NULL;
 	cJSON *entry = cJSON_CreateObject();
-	cJSON_AddStringToObject(entry, "id", ev->id);
-	cJSON_AddStringToObject(entry, "source_id", ev->source_id);
+	add_str(entry, "id", ev->id);
+	add_str(entry, "source_id", ev->source_id);
 	if (act) {
 		char received[32];
 		timefmt_iso8601(rfx_now_ms(), received);
@@ -277,7 +288,7 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 		metrics_observe(m_seconds, ms / 1000.0);
 	}
 	if (impact)
-		cJSON_AddItemToObject(entry, "impact", impact);
-	cJSON_AddItemToObject(entry, "decisions", decisions);
+		add_item(entry, "impact", impact);
+	add_item(entry, "decisions", decisions);
 	return entry;
 }
