@@ -463,6 +463,24 @@ static void serve_readyz(const http_server *s, http_resp *resp)
 	http_resp_json(resp, 503, j);
 }
 
+/* inet_ntop's text for an IPv4 address, without its sprintf (this runs for every request). */
+static void ipv4_text(const struct in_addr *a, char *buf, size_t len)
+{
+	const unsigned char *b = (const unsigned char *)&a->s_addr;
+	char tmp[16], *p = tmp;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+	if ((size_t)(p - tmp) <= len)
+		memcpy(buf, tmp, (size_t)(p - tmp));
+}
+
 static const char *remote_of(struct MHD_Connection *conn, char *buf, size_t len)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -472,7 +490,7 @@ static const char *remote_of(struct MHD_Connection *conn, char *buf, size_t len)
 		return buf;
 	const struct sockaddr *sa = ci->client_addr;
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
+		ipv4_text(&((const struct sockaddr_in *)sa)->sin_addr, buf, len);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)len);
 	return buf;
