@@ -2,11 +2,14 @@
 # Classifier benchmark: wrk posting Alertmanager-shaped events with keep-alive against reflex-classifier with
 # 100 / 1,000 / 10,000 rules, and against a bare libmicrohttpd handler in the same run; resident memory; and the
 # rules engine alone (indexed against linear matching). Results go to stdout and bench/classifier/results.txt.
+# BENCH_LOG_LEVEL (default warn) sets the classifier's log_level; info is what users run (one line per event,
+# here written to a file), warn leaves only the classification work.
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${REFLEX_BUILD:-build}
 DUR=${BENCH_DURATION:-10}
 CONN=${BENCH_CONNECTIONS:-32}
+LEVEL=${BENCH_LOG_LEVEL:-warn}
 WORK=$(mktemp -d)
 OUT=bench/classifier/results.txt
 pid=""
@@ -25,7 +28,7 @@ wrk_run() { # port -> "reqs/s p99"
 }
 
 {
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores, $(uname -r), wrk -t2 -c$CONN -d${DUR}s, keep-alive"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores, $(uname -r), wrk -t2 -c$CONN -d${DUR}s, keep-alive, log_level $LEVEL"
 port=$(free_port)
 "$BUILD/bench/bare_mhd" "$port" 4 &
 pid=$!
@@ -45,7 +48,7 @@ port: $port
 rules_dir: $WORK/rules-$n
 api_tokens_file: $WORK/token
 state_dir: $WORK/state
-log_level: warn
+log_level: $LEVEL
 YAML
 	"$BUILD/bin/reflex-classifier" --config "$WORK/c.yaml" >"$WORK/classifier-$n.log" 2>&1 &
 	pid=$!
