@@ -21,17 +21,10 @@ typedef struct ah_app {
 
 static rfx_err ah_load_tokens(ah_app *app)
 {
-	char err[300];
 	cfg_common *c = &app->cfg.common;
-	if (c->api_tokens_file && auth_tokens_load(c->api_tokens_file, &app->tokens, err, sizeof(err))) {
-		fprintf(stderr, "reflex-action-handler: api_tokens_file: %s\n", err);
+	if (auth_tokens_load_config("reflex-action-handler", c->api_tokens_file, c->admin_tokens_file,
+				    &app->tokens, &app->admin_tokens))
 		return RFX_ERR_INVAL;
-	}
-	if (c->admin_tokens_file &&
-	    auth_tokens_load(c->admin_tokens_file, &app->admin_tokens, err, sizeof(err))) {
-		fprintf(stderr, "reflex-action-handler: admin_tokens_file: %s\n", err);
-		return RFX_ERR_INVAL;
-	}
 	if (!app->tokens)
 		LOG_WARN("api open: no api_tokens_file configured, reads and pause/resume need no token");
 	return RFX_OK;

@@ -78,17 +78,10 @@ static rfx_err load_secret_file(const char *path, const char *what, char **out, 
 
 static rfx_err load_tokens(classifier_app *app)
 {
-	char err[300];
 	cfg_common *c = &app->cfg.common;
-	if (c->api_tokens_file && auth_tokens_load(c->api_tokens_file, &app->tokens, err, sizeof(err))) {
-		fprintf(stderr, "reflex-classifier: api_tokens_file: %s\n", err);
+	if (auth_tokens_load_config("reflex-classifier", c->api_tokens_file, c->admin_tokens_file,
+				    &app->tokens, &app->admin_tokens))
 		return RFX_ERR_INVAL;
-	}
-	if (c->admin_tokens_file &&
-	    auth_tokens_load(c->admin_tokens_file, &app->admin_tokens, err, sizeof(err))) {
-		fprintf(stderr, "reflex-classifier: admin_tokens_file: %s\n", err);
-		return RFX_ERR_INVAL;
-	}
 	if (!app->tokens)
 		LOG_WARN("api open: no api_tokens_file configured, every request is accepted");
 	return RFX_OK;

@@ -1,6 +1,7 @@
-/* audit.h -- the audit sink: JSON records with type, ts, svc and ids, one interface, several sinks (a table of
- * function pointers). The JSON-lines file sink is the embedded default; the Kafka sink is used when kafka_brokers
- * is configured. Emitting never blocks a request for long and never fails the caller: failures are counted. */
+/* audit.h -- the audit sink: JSON records with type, ts, svc and ids, one interface, several sinks (a table
+ * of function pointers). The JSON-lines file sink is the embedded default; the Kafka sink is used when
+ * kafka_brokers is configured. Emitting never blocks a request for long and never fails the caller: failures
+ * are counted. */
 #ifndef RFX_AUDIT_H
 #define RFX_AUDIT_H
 
@@ -23,11 +24,12 @@ typedef struct audit_sink {
 /* The JSON-lines file sink: appends one record per line (O_APPEND, line-buffered, fsync on flush). */
 rfx_err audit_file_open(const char *path, audit_sink *out, char *err, size_t errlen);
 
-/* Chooses and opens the process sink from the common config: Kafka when kafka_brokers is set (see audit_kafka.c),
- * else audit_file when set, else none (records are only counted). svc goes into every record. */
+/* Chooses and opens the process sink from the common config: Kafka when kafka_brokers is set (see
+ * audit_kafka.c), else audit_file when set, else none (records are only counted). svc goes into every record.
+ */
 rfx_err audit_init(const char *svc, const cfg_common *cfg, char *err, size_t errlen);
-/* Emits one record: adds "type", "ts" and "svc" to fields (which it takes ownership of and frees). The key used for
- * partitioning is fields' "source_id" when present. */
+/* Emits one record: adds "type", "ts" and "svc" to fields (which it takes ownership of and frees). The key
+ * used for partitioning is fields' "source_id" when present. */
 void audit_emit(const char *type, cJSON *fields);
 void audit_shutdown(int flush_timeout_ms);
 /* False when no sink is configured: callers may skip building records (audit_emit would only count them). */

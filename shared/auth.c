@@ -228,3 +228,18 @@ bool auth_hmac_verify(const void *key, size_t keylen, const void *data, size_t l
 	hmac_raw(key, keylen, data, len, want);
 	return CRYPTO_memcmp(want, got, 32) == 0;
 }
+
+rfx_err auth_tokens_load_config(const char *binary, const char *api_file, const char *admin_file,
+				auth_tokens **api, auth_tokens **admin)
+{
+	char err[300];
+	if (api_file && auth_tokens_load(api_file, api, err, sizeof(err))) {
+		fprintf(stderr, "%s: api_tokens_file: %s\n", binary, err);
+		return RFX_ERR_INVAL;
+	}
+	if (admin_file && auth_tokens_load(admin_file, admin, err, sizeof(err))) {
+		fprintf(stderr, "%s: admin_tokens_file: %s\n", binary, err);
+		return RFX_ERR_INVAL;
+	}
+	return RFX_OK;
+}

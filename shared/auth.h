@@ -6,10 +6,16 @@
 
 typedef struct auth_tokens auth_tokens;
 
-/* One token per line, blank lines and # comments ignored, surrounding whitespace trimmed. An empty file is an error. */
+/* One token per line, blank lines and # comments ignored, surrounding whitespace trimmed. An empty file is an
+ * error. */
 rfx_err auth_tokens_load(const char *path, auth_tokens **out, char *err, size_t errlen);
 void auth_tokens_free(auth_tokens *t);
 size_t auth_tokens_count(const auth_tokens *t);
+/* Loads a service's api_tokens_file and admin_tokens_file (either may be NULL: that set stays NULL). On error
+ * prints
+ * "<binary>: <key>: <reason>" to stderr and returns it. */
+rfx_err auth_tokens_load_config(const char *binary, const char *api_file, const char *admin_file,
+				auth_tokens **api, auth_tokens **admin);
 /* Checks an Authorization header value ("Bearer <token>") against every token in constant time. */
 bool auth_tokens_check(const auth_tokens *t, const char *authorization);
 

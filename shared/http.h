@@ -14,7 +14,7 @@ typedef struct http_req {
 	const char *path; /* without the query string */
 	const char *body; /* NUL-terminated copy of the body ("" when none) */
 	size_t body_len;
-	const char *content_type; /* NULL when absent */
+	const char *content_type;	     /* NULL when absent */
 	const char *params[HTTP_MAX_PARAMS]; /* values of {param} segments, in order */
 	size_t nparams;
 	const char *remote_addr;
@@ -23,8 +23,8 @@ typedef struct http_req {
 
 const char *http_req_query(const http_req *r, const char *name);  /* NULL when absent */
 const char *http_req_header(const http_req *r, const char *name); /* case-insensitive */
-/* Parses the body as JSON; on failure fills resp with 400 invalid_json (or 415 when the content type is not JSON) and
- * returns NULL. Depth is bounded (HTTP_JSON_MAX_DEPTH): deeper documents are rejected with 400. */
+/* Parses the body as JSON; on failure fills resp with 400 invalid_json (or 415 when the content type is not
+ * JSON) and returns NULL. Depth is bounded (HTTP_JSON_MAX_DEPTH): deeper documents are rejected with 400. */
 #define HTTP_JSON_MAX_DEPTH 64
 struct http_resp;
 cJSON *http_req_json(const http_req *r, struct http_resp *resp);
@@ -34,7 +34,8 @@ typedef struct http_resp {
 	rfx_buf body;
 	const char *content_type; /* default application/json */
 	char *location;		  /* optional Location header, freed by the server */
-	char *extra_header_name, *extra_header_value; /* one optional extra header (e.g. Retry-After), freed by the server */
+	char *extra_header_name,
+	    *extra_header_value; /* one optional extra header (e.g. Retry-After), freed by the server */
 } http_resp;
 
 /* Sets the body to the printed JSON (takes ownership of j and frees it). */
@@ -64,12 +65,12 @@ typedef struct http_server_opts {
 	const char *bind;
 	int port; /* 0: pick a free port (see http_server_port) */
 	size_t max_body;
-	unsigned threads; /* libmicrohttpd thread pool size; 0: 2 */
+	unsigned threads;	  /* libmicrohttpd thread pool size; 0: 2 */
 	const http_route *routes; /* ended by {0} */
 	size_t nroutes;
 	void *ud;
-	const auth_tokens *tokens;	 /* NULL: API open */
-	const auth_tokens *admin_tokens; /* NULL: same as tokens */
+	const auth_tokens *tokens;			   /* NULL: API open */
+	const auth_tokens *admin_tokens;		   /* NULL: same as tokens */
 	bool (*ready)(void *ud, char *why, size_t whylen); /* /readyz; NULL: always ready */
 } http_server_opts;
 

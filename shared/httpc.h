@@ -7,8 +7,8 @@
 typedef struct httpc_req {
 	const char *method; /* default GET, or POST when body is set */
 	const char *url;
-	const char *const *headers; /* "Name: value" strings, ended by NULL; with a body, Content-Type defaults to
-				       application/json */
+	const char *const *headers; /* "Name: value" strings, ended by NULL; with a body, Content-Type
+				       defaults to application/json */
 	const char *body;
 	size_t body_len;
 	long timeout_ms;	 /* whole request; default 10000 */
@@ -26,8 +26,8 @@ typedef struct httpc_resp {
 } httpc_resp;
 
 void httpc_global_init(void);
-/* RFX_OK when an HTTP answer came (any status; check resp->status); RFX_ERR_TIMEOUT, RFX_ERR_UNAVAILABLE, ... when
- * not. resp must be freed with httpc_resp_free either way. */
+/* RFX_OK when an HTTP answer came (any status; check resp->status); RFX_ERR_TIMEOUT, RFX_ERR_UNAVAILABLE, ...
+ * when not. resp must be freed with httpc_resp_free either way. */
 rfx_err httpc_do(const httpc_req *req, httpc_resp *resp);
 void httpc_resp_free(httpc_resp *resp);
 

@@ -1,5 +1,6 @@
-/* match_bench.c -- the rules engine alone: loads a rules directory and measures ruleset_match (indexed) against
- * ruleset_match_linear for events spread over the rules, and the resident memory of the loaded rule set. */
+/* match_bench.c -- the rules engine alone: loads a rules directory and measures ruleset_match (indexed)
+ * against ruleset_match_linear for events spread over the rules, and the resident memory of the loaded rule
+ * set. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,8 @@ static double per_call_us(const ruleset *rs, event **evs, int nev, int rounds, b
 	for (int r = 0; r < rounds; r++)
 		for (int i = 0; i < nev; i++) {
 			eval_ctx c = {.ev = evs[i]};
-			*fired += linear ? ruleset_match_linear(rs, &c, out, 64) : ruleset_match(rs, &c, out, 64);
+			*fired +=
+			    linear ? ruleset_match_linear(rs, &c, out, 64) : ruleset_match(rs, &c, out, 64);
 		}
 	return (rfx_mono_sec() - t0) * 1e6 / ((double)rounds * nev);
 }
@@ -69,9 +71,11 @@ int main(int argc, char **argv)
 	size_t f1, f2;
 	double idx = per_call_us(rs, evs, NEV, 20, false, &f1);
 	double lin = per_call_us(rs, evs, NEV, rep.rules > 2000 ? 2 : 10, true, &f2);
-	printf("rules=%zu errors=%zu load_ms=%.1f rules_rss_kib=%ld indexed_us=%.3f linear_us=%.3f unindexed=%zu "
+	printf("rules=%zu errors=%zu load_ms=%.1f rules_rss_kib=%ld indexed_us=%.3f linear_us=%.3f "
+	       "unindexed=%zu "
 	       "fired_per_event=%.2f\n",
-	       rep.rules, rep.errors, load_ms, after - before, idx, lin, ruleset_unindexed(rs), (double)f1 / (20.0 * NEV));
+	       rep.rules, rep.errors, load_ms, after - before, idx, lin, ruleset_unindexed(rs),
+	       (double)f1 / (20.0 * NEV));
 	for (int i = 0; i < NEV; i++)
 		event_free(evs[i]);
 	ruleset_release(rs);

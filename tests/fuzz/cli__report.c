@@ -1,5 +1,5 @@
-/* cli__report.c -- fuzzes what `reflex report` reads: any bytes, split into lines, as logfmt and audit JSON lines
- * (docker prefixes, broken quotes, huge numbers), then summarised with and without filters. */
+/* cli__report.c -- fuzzes what `reflex report` reads: any bytes, split into lines, as logfmt and audit JSON
+ * lines (docker prefixes, broken quotes, huge numbers), then summarised with and without filters. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

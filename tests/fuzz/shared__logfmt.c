@@ -1,5 +1,6 @@
-/* shared__logfmt.c -- fuzzes the logfmt reader: any input either fails cleanly or decodes into pairs that, written
- * again with logfmt_append, decode to the same pairs (keys as the writer sanitises them, values up to a NUL). */
+/* shared__logfmt.c -- fuzzes the logfmt reader: any input either fails cleanly or decodes into pairs that,
+ * written again with logfmt_append, decode to the same pairs (keys as the writer sanitises them, values up to
+ * a NUL). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
