@@ -33,6 +33,17 @@ install_engine() {
 	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends docker.io >/dev/null
 }
 
+# Compose v1 from Debian, used by the stack test to check that docker-compose.yaml is also a valid Compose file.
+install_compose() {
+	command -v docker-compose >/dev/null 2>&1 && return 0
+	[ "$(id -u)" -eq 0 ] || return 0
+	say "installing Debian's docker-compose (to validate the compose file)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-cache show docker-compose >/dev/null 2>&1 || apt-get update -qq
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends docker-compose >/dev/null ||
+		say "docker-compose could not be installed; the Compose check of the stack test is skipped"
+}
+
 start_engine() {
 	if [ "$(id -u)" -ne 0 ]; then
 		say "no Docker engine answers and starting dockerd needs root: run 'sudo dockerd &' or start the docker service"
@@ -83,6 +94,7 @@ stop_engine() {
 
 case ${1:-start} in
 start)
+	install_compose
 	engine_up && exit 0
 	if ! command -v "$DOCKER" >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; then
 		install_engine

@@ -250,9 +250,11 @@ def test_compose_file_is_valid_for_stack_and_compose():
     assert "endpoint_mode: dnsrr" in out and "mode: global" in out
     published = re.findall(r"published: \"?(\d+)", out)
     assert published == ["8080"], f"only the classifier's port is published by default: {published}"
-    if shutil.which("docker-compose"):
+    if shutil.which("docker-compose"):  # installed by scripts/docker-engine.sh when it can be
         docker_compose = sh("docker-compose", "-f", ROOT / "docker-compose.yaml", "config", "-q", env=env)
         assert docker_compose.returncode == 0
+    else:
+        print("docker-compose is not installed: the Compose validation of docker-compose.yaml was not run")
 
 
 def test_images_are_small_non_root_and_health_checked(stack):
