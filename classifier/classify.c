@@ -230,22 +230,29 @@ static cJSON *duplicate_entry(classifier_app *app, const event *ev, const char *
 	return entry;
 }
 
+/* Built as JSON text, not a cJSON tree: the same members in the same order as before, at a fraction of the
+ * allocations (two records per event). */
 static void audit_event(const char *type, const event *ev, const cJSON *decisions, const cJSON *impact)
 {
 	if (!audit_enabled())
 		return;
-	cJSON *a = cJSON_CreateObject();
-	add_str(a, "event_id", ev->id);
-	add_str(a, "source", event_source_name(ev->source));
-	add_str(a, "source_id", ev->source_id);
-	add_str(a, "state", event_state_name(ev->state));
-	add_str(a, "entity", ev->entity);
-	add_str(a, "event_type", ev->event_type);
-	if (decisions)
-		add_item(a, "decisions", cJSON_Duplicate(decisions, 1));
-	if (impact)
-		add_item(a, "impact", cJSON_Duplicate(impact, 1));
-	audit_emit(type, a);
+	rfx_buf *b = audit_fields_buf();
+	rfx_err rc = audit_put_member(b, "event_id", ev->id);
+	if (!rc)
+		rc = audit_put_member(b, "source", event_source_name(ev->source));
+	if (!rc)
+		rc = audit_put_member(b, "source_id", ev->source_id);
+	if (!rc)
+		rc = audit_put_member(b, "state", event_state_name(ev->state));
+	if (!rc)
+		rc = audit_put_member(b, "entity", ev->entity);
+	if (!rc)
+		rc = audit_put_member(b, "event_type", ev->event_type);
+	if (!rc)
+		rc = audit_put_json(b, "decisions", decisions);
+	if (!rc)
+		rc = audit_put_json(b, "impact", impact);
+	audit_emit_raw(type, ev->source_id, rc ? NULL : buf_cstr(b), b->len);
 }
 
 cJSON *classify_event(classifier_app *app, event *ev, bool act)

@@ -12,6 +12,12 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "timefmt.h"
+
+/* Upper bound of one record built by audit_emit_raw, and of the fields a caller builds for it. */
+#define AUDIT_MAX_RECORD (4u << 20)
+/* Per-thread buffers that grew past this are released after use instead of kept. */
+#define AUDIT_KEEP_CAP (64u << 10)
 
 rfx_err (*audit_kafka_open_fn)(const cfg_common *cfg, audit_sink *out, char *err, size_t errlen) = NULL;
 /* Pulls audit_kafka.o (whose constructor sets audit_kafka_open_fn) out of libreflex.a into every binary. */
@@ -31,26 +37,32 @@ typedef struct file_sink {
 	char *path;
 } file_sink;
 
+static rfx_err write_all(int fd, const char *data, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return RFX_ERR_IO;
+		off += (size_t)w;
+	}
+	return RFX_OK;
+}
+
 static rfx_err file_write(void *ctx, const char *key, const char *json, size_t len)
 {
 	file_sink *f = ctx;
-	char *line = rfx_malloc(len + 1);
+	/* One write() per record: with O_APPEND, concurrent writers never interleave lines. Most records fit
+	 * the stack buffer, so the hot path does not allocate. */
+	char small[8192];
+	char *line = len < sizeof(small) ? small : rfx_malloc(len + 1);
 	memcpy(line, json, len);
 	line[len] = '\n';
-	/* One write() per record: with O_APPEND, concurrent writers never interleave lines. */
-	size_t off = 0;
-	rfx_err rc = RFX_OK;
-	while (off < len + 1) {
-		ssize_t w = write(f->fd, line + off, len + 1 - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = RFX_ERR_IO;
-			break;
-		}
-		off += (size_t)w;
-	}
-	free(line);
+	rfx_err rc = write_all(f->fd, line, len + 1);
+	if (line != small)
+		free(line);
 	return rc;
 }
 
@@ -192,6 +204,22 @@ bool audit_enabled(void)
 	return __atomic_load_n(&have_sink, __ATOMIC_RELAXED);
 }
 
+/* Hands one complete record to the sink and counts it. */
+static void deliver(const char *key, const char *json, size_t len, rfx_err build_rc)
+{
+	const char *name = "none", *result = "skipped";
+	pthread_mutex_lock(&audit_lock);
+	if (have_sink) {
+		name = sink.ops->name;
+		rfx_err rc = build_rc ? build_rc : sink.ops->write(sink.ctx, key, json, len);
+		result = rc ? "error" : "ok";
+		if (rc)
+			log_failure(name, rc);
+	}
+	count(name, result);
+	pthread_mutex_unlock(&audit_lock);
+}
+
 void audit_emit(const char *type, cJSON *fields)
 {
 	if (fields && !cJSON_IsObject(fields)) {
@@ -201,19 +229,180 @@ void audit_emit(const char *type, cJSON *fields)
 	cJSON *rec = build_record(type ? type : "unknown", fields);
 	const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "source_id"));
 	char *json = cJSON_PrintUnformatted(rec);
-	const char *name = "none", *result = "skipped";
-	pthread_mutex_lock(&audit_lock);
-	if (have_sink && json) {
-		name = sink.ops->name;
-		rfx_err rc = sink.ops->write(sink.ctx, key, json, strlen(json));
-		result = rc ? "error" : "ok";
-		if (rc)
-			log_failure(name, rc);
-	}
-	count(name, result);
-	pthread_mutex_unlock(&audit_lock);
+	deliver(key, json, json ? strlen(json) : 0, json ? RFX_OK : RFX_ERR_NOMEM);
 	free(json);
 	cJSON_Delete(rec);
+}
+
+/* ---- records without cJSON trees ---- */
+
+typedef struct audit_tls {
+	rfx_buf rec;
+	rfx_buf fields;
+} audit_tls;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *p)
+{
+	audit_tls *t = p;
+	buf_free(&t->rec);
+	buf_free(&t->fields);
+	free(t);
+}
+
+static void tls_make_key(void)
+{
+	if (pthread_key_create(&tls_key, tls_free))
+		abort();
+}
+
+static audit_tls *tls_get(void)
+{
+	pthread_once(&tls_once, tls_make_key);
+	audit_tls *t = pthread_getspecific(tls_key);
+	if (t)
+		return t;
+	t = rfx_malloc(sizeof(*t));
+	buf_init(&t->rec, AUDIT_MAX_RECORD);
+	buf_init(&t->fields, AUDIT_MAX_RECORD);
+	pthread_setspecific(tls_key, t);
+	return t;
+}
+
+static void tls_trim(rfx_buf *b)
+{
+	if (b->cap > AUDIT_KEEP_CAP)
+		buf_free(b);
+	else
+		buf_reset(b);
+}
+
+rfx_buf *audit_fields_buf(void)
+{
+	rfx_buf *b = &tls_get()->fields;
+	tls_trim(b);
+	return b;
+}
+
+rfx_err audit_put_str(rfx_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	rfx_err rc = buf_putc(b, '"');
+	const char *run = s;
+	for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
+		if (*p >= 32 && *p != '"' && *p != '\\')
+			continue;
+		rc = buf_append(b, run, (size_t)((const char *)p - run));
+		char esc[6] = {'\\', 0};
+		size_t n = 2;
+		switch (*p) {
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[*p >> 4];
+			esc[5] = hex[*p & 15];
+			n = 6;
+		}
+		if (!rc)
+			rc = buf_append(b, esc, n);
+		run = (const char *)p + 1;
+	}
+	if (!rc)
+		rc = buf_append(b, run, strlen(run));
+	if (!rc)
+		rc = buf_putc(b, '"');
+	return rc;
+}
+
+static rfx_err put_name(rfx_buf *b, const char *name)
+{
+	rfx_err rc = b->len ? buf_putc(b, ',') : RFX_OK;
+	if (!rc)
+		rc = buf_putc(b, '"');
+	if (!rc)
+		rc = buf_puts(b, name);
+	if (!rc)
+		rc = buf_append(b, "\":", 2);
+	return rc;
+}
+
+rfx_err audit_put_member(rfx_buf *b, const char *name, const char *value)
+{
+	if (!value)
+		return RFX_OK;
+	rfx_err rc = put_name(b, name);
+	if (rc)
+		return rc;
+	return audit_put_str(b, value);
+}
+
+rfx_err audit_put_json(rfx_buf *b, const char *name, const cJSON *value)
+{
+	if (!value)
+		return RFX_OK;
+	char *json = cJSON_PrintUnformatted(value);
+	if (!json)
+		return RFX_ERR_NOMEM;
+	rfx_err rc = put_name(b, name);
+	if (!rc)
+		rc = buf_puts(b, json);
+	free(json);
+	return rc;
+}
+
+static rfx_err build_raw(rfx_buf *b, const char *type, const char *fields_json, size_t len)
+{
+	char ts[32];
+	timefmt_iso8601(rfx_now_ms(), ts);
+	rfx_err rc = buf_puts(b, "{\"type\":");
+	if (!rc)
+		rc = audit_put_str(b, type);
+	if (!rc)
+		rc = buf_puts(b, ",\"ts\":");
+	if (!rc)
+		rc = audit_put_str(b, ts);
+	if (!rc)
+		rc = buf_puts(b, ",\"svc\":");
+	if (!rc)
+		rc = audit_put_str(b, audit_svc);
+	if (!rc && len)
+		rc = buf_putc(b, ',');
+	if (!rc)
+		rc = buf_append(b, fields_json, len);
+	if (!rc)
+		rc = buf_putc(b, '}');
+	return rc;
+}
+
+void audit_emit_raw(const char *type, const char *key, const char *fields_json, size_t len)
+{
+	rfx_buf *b = &tls_get()->rec;
+	tls_trim(b);
+	rfx_err rc = fields_json ? build_raw(b, type ? type : "unknown", fields_json, len) : RFX_ERR_LIMIT;
+	deliver(key, b->data, b->len, rc);
+	tls_trim(b);
 }
 
 void audit_shutdown(int flush_timeout_ms)

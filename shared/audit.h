@@ -6,6 +6,7 @@
 #define RFX_AUDIT_H
 
 #include <cjson/cJSON.h>
+#include "buf.h"
 #include "config.h"
 
 typedef struct audit_sink_ops {
@@ -31,6 +32,22 @@ rfx_err audit_init(const char *svc, const cfg_common *cfg, char *err, size_t err
 /* Emits one record: adds "type", "ts" and "svc" to fields (which it takes ownership of and frees). The key
  * used for partitioning is fields' "source_id" when present. */
 void audit_emit(const char *type, cJSON *fields);
+/* Emits one record built without a cJSON tree: writes {"type":..,"ts":..,"svc":.., + fields_json + } into a
+ * per-thread buffer. fields_json is the body of a JSON object without braces ("a":"x","b":[1]), may be empty;
+ * it must not hold type, ts or svc. NULL means the caller could not build the fields (a buffer limit was
+ * hit): nothing is written and the record is counted as an error. key: the partitioning key (the record's
+ * source_id), may be NULL. */
+void audit_emit_raw(const char *type, const char *key, const char *fields_json, size_t len);
+/* A per-thread scratch buffer, emptied, for building fields_json; valid until the thread's next call. */
+rfx_buf *audit_fields_buf(void);
+/* Append s as a JSON string, quoted and escaped byte for byte as cJSON prints it. */
+rfx_err audit_put_str(rfx_buf *b, const char *s);
+/* Append the member "name":"value" (preceded by a comma unless b is empty); nothing when value is NULL, as
+ * cJSON omits a string member whose value is NULL. name is a literal needing no escaping. */
+rfx_err audit_put_member(rfx_buf *b, const char *name, const char *value);
+/* Append the member "name":<value printed unformatted by cJSON> (comma as above); nothing when value is NULL.
+ */
+rfx_err audit_put_json(rfx_buf *b, const char *name, const cJSON *value);
 void audit_shutdown(int flush_timeout_ms);
 /* False when no sink is configured: callers may skip building records (audit_emit would only count them). */
 bool audit_enabled(void);
