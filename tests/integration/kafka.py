@@ -186,7 +186,8 @@ class KafkaBroker:
         return cmd
 
     def _format(self):
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(self.props_path))
+        # --cluster-id=ID: a random id may start with "-", which the tool would take for an option.
+        cmd = self._java("kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id}", "-c", str(self.props_path))
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             raise RuntimeError(f"kafka storage format failed ({r.returncode}): {r.stderr[-2000:]}{r.stdout[-2000:]}")
