@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,10 +38,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char *cmd = rfx_asprintf("rm -rf '%s'", dir);
-	int rc = system(cmd);
-	free(cmd);
-	return rc;
+	return tu_rmtree(dir);
 }
 
 static char *secret(const char *name, const char *value)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "testutil.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -50,9 +51,9 @@ static void fake_sock(fake *f, uint64_t inode, uint8_t state, uint16_t lport)
 
 static void fake_rm_proc(fake *f, unsigned pid)
 {
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s/%u", f->root, pid);
-	assert_int_equal(system(cmd), 0);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%u", f->root, pid);
+	assert_int_equal(tu_rmtree(path), 0);
 }
 
 static int setup(void **state)
@@ -81,9 +82,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fake *f = *state;
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->root);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tu_rmtree(f->root), 0);
 	sock_list_free(&f->socks);
 	free(f);
 	return 0;

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "testutil.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -130,9 +131,7 @@ static int teardown(void **state)
 {
 	fx *f = *state;
 	fx_close(f);
-	char *cmd = rfx_asprintf("rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	assert_int_equal(tu_rmtree(f->dir), 0);
 	free(f->dir);
 	free(f);
 	return 0;

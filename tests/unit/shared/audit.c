@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "testutil.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -25,10 +26,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char *cmd = rfx_asprintf("rm -rf '%s'", dir);
-	int rc = system(cmd);
-	free(cmd);
-	return rc;
+	return tu_rmtree(dir);
 }
 
 static double counted(const char *sink, const char *result)

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "testutil.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,9 +25,7 @@ static char *tmpdir(void)
 
 static void rmtree(char *dir)
 {
-	char *cmd = rfx_asprintf("rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	assert_int_equal(tu_rmtree(dir), 0);
 	free(dir);
 }
 
