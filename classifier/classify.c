@@ -5,6 +5,7 @@
 #include <string.h>
 #include "audit.h"
 #include "classify.h"
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "rules.h"
@@ -137,7 +138,7 @@ static cJSON *decide_rule(classifier_app *app, const rule *r, const eval_ctx *c,
 	}
 	if (app->disp) {
 		add_str(d, "status", "sending");
-		*send = cJSON_PrintUnformatted(body);
+		*send = jsonw_print(body);
 	} else {
 		add_str(d, "status", "recorded");
 	}

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "history.h"
+#include "jsonw.h"
 
 typedef struct dedup_entry {
 	char *source_id;
@@ -279,25 +280,11 @@ static void ring_put(history *h, const char *id, hist_entry *ne)
 	entry_clear(&gone); /* outside the lock */
 }
 
-/* JSON text of j, printed without growing a buffer when it is small. */
-static char *print_small(const cJSON *j)
-{
-	char small[2048];
-	char *s = cJSON_PrintPreallocated((cJSON *)j, small, sizeof(small), false)
-		      ? rfx_strdup(small)
-		      : cJSON_PrintUnformatted(j);
-	if (!s)
-		abort();
-	return s;
-}
-
 /* Object members as text without the braces ("" for none); takes o. */
 static char *members_text(cJSON *o)
 {
-	char *s = cJSON_PrintUnformatted(o);
+	char *s = jsonw_print(o);
 	cJSON_Delete(o);
-	if (!s)
-		abort();
 	size_t n = strlen(s);
 	memmove(s, s + 1, n - 2);
 	s[n - 2] = '\0';
@@ -316,10 +303,7 @@ void history_add(history *h, cJSON *entry)
 	while (entry->child) {
 		cJSON *m = cJSON_DetachItemViaPointer(entry, entry->child);
 		if (m->string && !strcmp(m->string, "decisions") && into == head) {
-			char *d = cJSON_PrintUnformatted(m);
-			if (!d)
-				abort();
-			ne.decisions = d;
+			ne.decisions = jsonw_print(m);
 			into = tail;
 			cJSON_Delete(m);
 		} else if (m->string && !strcmp(m->string, "duplicates") && cJSON_IsNumber(m)) {
@@ -393,7 +377,7 @@ void history_add_event(history *h, const event *ev, const char *received_at, con
 		event_json_string(b, ev->source_id);
 	}
 	ne.head = scratch_take(b);
-	ne.decisions = decisions ? print_small(decisions) : NULL;
+	ne.decisions = decisions ? jsonw_print(decisions) : NULL;
 	if (impact) {
 		cJSON *t = cJSON_CreateObject();
 		cJSON_AddItemReferenceToObject(t, "impact", (cJSON *)impact);
@@ -433,11 +417,8 @@ bool history_update_decision(history *h, const char *id, const char *action_id, 
 	hist_entry *e = ring_find(h, id);
 	cJSON *d = e && e->decisions ? cJSON_Parse(e->decisions) : NULL;
 	if (d && decision_update(d, action_id, status, reason, only_if)) {
-		char *s = cJSON_PrintUnformatted(d);
-		if (!s)
-			abort();
 		free(e->decisions);
-		e->decisions = s;
+		e->decisions = jsonw_print(d);
 		ok = true;
 	}
 	pthread_mutex_unlock(&h->lock);

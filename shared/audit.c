@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -228,8 +229,8 @@ void audit_emit(const char *type, cJSON *fields)
 	}
 	cJSON *rec = build_record(type ? type : "unknown", fields);
 	const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "source_id"));
-	char *json = cJSON_PrintUnformatted(rec);
-	deliver(key, json, json ? strlen(json) : 0, json ? RFX_OK : RFX_ERR_NOMEM);
+	char *json = jsonw_print(rec);
+	deliver(key, json, strlen(json), RFX_OK);
 	free(json);
 	cJSON_Delete(rec);
 }
@@ -288,52 +289,7 @@ rfx_buf *audit_fields_buf(void)
 
 rfx_err audit_put_str(rfx_buf *b, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	rfx_err rc = buf_putc(b, '"');
-	const char *run = s;
-	for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
-		if (*p >= 32 && *p != '"' && *p != '\\')
-			continue;
-		rc = buf_append(b, run, (size_t)((const char *)p - run));
-		char esc[6] = {'\\', 0};
-		size_t n = 2;
-		switch (*p) {
-		case '"':
-			esc[1] = '"';
-			break;
-		case '\\':
-			esc[1] = '\\';
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[*p >> 4];
-			esc[5] = hex[*p & 15];
-			n = 6;
-		}
-		if (!rc)
-			rc = buf_append(b, esc, n);
-		run = (const char *)p + 1;
-	}
-	if (!rc)
-		rc = buf_append(b, run, strlen(run));
-	if (!rc)
-		rc = buf_putc(b, '"');
-	return rc;
+	return jsonw_string(b, s);
 }
 
 static rfx_err put_name(rfx_buf *b, const char *name)
@@ -362,14 +318,8 @@ rfx_err audit_put_json(rfx_buf *b, const char *name, const cJSON *value)
 {
 	if (!value)
 		return RFX_OK;
-	char *json = cJSON_PrintUnformatted(value);
-	if (!json)
-		return RFX_ERR_NOMEM;
 	rfx_err rc = put_name(b, name);
-	if (!rc)
-		rc = buf_puts(b, json);
-	free(json);
-	return rc;
+	return rc ? rc : jsonw_value(b, value);
 }
 
 static rfx_err build_raw(rfx_buf *b, const char *type, const char *fields_json, size_t len)

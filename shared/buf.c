@@ -46,7 +46,7 @@ static rfx_err buf_reserve(rfx_buf *b, size_t extra)
 	return RFX_OK;
 }
 
-rfx_err buf_append(rfx_buf *b, const void *data, size_t len)
+rfx_err buf_append_grow(rfx_buf *b, const void *data, size_t len)
 {
 	rfx_err rc = buf_reserve(b, len);
 	if (rc)
@@ -61,11 +61,6 @@ rfx_err buf_append(rfx_buf *b, const void *data, size_t len)
 rfx_err buf_puts(rfx_buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));
-}
-
-rfx_err buf_putc(rfx_buf *b, char c)
-{
-	return buf_append(b, &c, 1);
 }
 
 rfx_err buf_printf(rfx_buf *b, const char *fmt, ...)

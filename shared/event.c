@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "jsonw.h"
 #include "timefmt.h"
 
 static const char *const source_names[SRC__COUNT] = {
@@ -279,38 +280,7 @@ cJSON *event_to_json(const event *e, bool include_raw)
 
 rfx_err event_json_string(rfx_buf *b, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	rfx_err rc = buf_putc(b, '"');
-	while (!rc && *s) {
-		size_t run = 0;
-		while (s[run] && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20)
-			run++;
-		rc = buf_append(b, s, run);
-		s += run;
-		if (rc || !*s)
-			break;
-		char esc[7] = {'\\', *s, 0};
-		size_t n = 2;
-		if (*s == '\n')
-			esc[1] = 'n';
-		else if (*s == '\r')
-			esc[1] = 'r';
-		else if (*s == '\t')
-			esc[1] = 't';
-		else if (*s == '\b')
-			esc[1] = 'b';
-		else if (*s == '\f')
-			esc[1] = 'f';
-		else if ((unsigned char)*s < 0x20) {
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[(unsigned char)*s >> 4];
-			esc[5] = hex[*s & 0xf];
-			n = 6;
-		}
-		rc = buf_append(b, esc, n);
-		s++;
-	}
-	return rc ? rc : buf_putc(b, '"');
+	return jsonw_string(b, s);
 }
 
 /* ,"key":"value" (or null for a NULL value) */
@@ -347,15 +317,7 @@ static rfx_err json_raw(rfx_buf *b, const event *e)
 	rfx_err rc = buf_puts(b, ",\"raw\":");
 	if (rc || !e->raw)
 		return rc ? rc : buf_puts(b, "{}");
-	char small[4096]; /* most payloads fit: no allocation */
-	if (cJSON_PrintPreallocated(e->raw, small, sizeof(small), false))
-		return buf_puts(b, small);
-	char *s = cJSON_PrintUnformatted(e->raw);
-	if (!s)
-		abort();
-	rc = buf_puts(b, s);
-	free(s);
-	return rc;
+	return jsonw_value(b, e->raw);
 }
 
 rfx_err event_json_write(const event *e, bool include_raw, rfx_buf *b)

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -80,20 +81,16 @@ static const http_route builtin_routes[] = {
 
 void http_resp_json(http_resp *resp, int status, cJSON *j)
 {
-	char small[4096]; /* most responses print here and are copied once into the body */
-	char *s = cJSON_PrintPreallocated(j, small, sizeof(small), false) ? small : cJSON_PrintUnformatted(j);
-	cJSON_Delete(j);
 	resp->status = status;
 	resp->content_type = "application/json";
 	buf_reset(&resp->body);
-	if (!s || buf_puts(&resp->body, s)) {
+	if (jsonw_value(&resp->body, j)) {
 		buf_reset(&resp->body);
 		resp->status = 500;
 		buf_puts(&resp->body,
 			 "{\"error\":{\"code\":\"internal\",\"message\":\"response too large\"}}");
 	}
-	if (s != small)
-		free(s);
+	cJSON_Delete(j);
 }
 
 void http_resp_error(http_resp *resp, int status, const char *code, const char *message, const char *field)
@@ -171,6 +168,19 @@ static int json_depth(const char *s, size_t len)
 	return max;
 }
 
+/* Nesting depth of a parsed tree, counted up to one past the limit. */
+static int tree_depth(const cJSON *j, int depth)
+{
+	int max = depth;
+	for (const cJSON *c = j->child; c && max <= HTTP_JSON_MAX_DEPTH; c = c->next)
+		if (cJSON_IsArray(c) || cJSON_IsObject(c)) {
+			int d = tree_depth(c, depth + 1);
+			if (d > max)
+				max = d;
+		}
+	return max;
+}
+
 static void json_error_at(http_resp *resp, const char *body, size_t len, size_t off, const char *what)
 {
 	int line = 1, col = 1;
@@ -205,15 +215,19 @@ cJSON *http_req_json(const http_req *r, http_resp *resp)
 				"request body is empty; a JSON document is expected", NULL);
 		return NULL;
 	}
-	if (json_depth(r->body, r->body_len) > HTTP_JSON_MAX_DEPTH) {
+	/* The depth is checked on the parsed tree (cJSON itself stops at CJSON_NESTING_LIMIT); the text is
+	 * scanned for it only to explain a failed parse. */
+	const char *end = NULL;
+	cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, false);
+	size_t off = end ? (size_t)(end - r->body) : 0;
+	if (j ? tree_depth(j, 1) > HTTP_JSON_MAX_DEPTH
+	      : json_depth(r->body, r->body_len) > HTTP_JSON_MAX_DEPTH) {
+		cJSON_Delete(j);
 		char msg[120];
 		snprintf(msg, sizeof(msg), "request body nests deeper than %d levels", HTTP_JSON_MAX_DEPTH);
 		http_resp_error(resp, 400, "invalid_json", msg, NULL);
 		return NULL;
 	}
-	const char *end = NULL;
-	cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, false);
-	size_t off = end ? (size_t)(end - r->body) : 0;
 	if (!j) {
 		json_error_at(resp, r->body, r->body_len, off, "unexpected input");
 		return NULL;
