@@ -2,7 +2,7 @@
 # Installs the Debian packages Reflex needs to build, test and run, when they are missing. Idempotent.
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libssh-dev
-librdkafka-dev libssl-dev openssl libcmocka-dev clang clang-format libclang-rt-14-dev prometheus-alertmanager
+librdkafka-dev libssl-dev libjemalloc-dev openssl libcmocka-dev clang clang-format libclang-rt-14-dev prometheus-alertmanager
 openssh-server openssh-client wrk valgrind curl jq iproute2 python3 openjdk-17-jre-headless maven chromium"
 missing=""
 for p in $PKGS; do

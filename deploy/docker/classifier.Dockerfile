@@ -9,7 +9,7 @@ FROM ${BASE_IMAGE} AS build
 LABEL reflex.stage=build
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev make pkg-config \
-      libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libssh-dev librdkafka-dev libssl-dev >/dev/null \
+      libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libssh-dev librdkafka-dev libssl-dev libjemalloc-dev >/dev/null \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -22,7 +22,7 @@ LABEL reflex.stage=runtime
 # Runtime libraries only; curl (a few hundred KB beside the libcurl every binary links anyway) runs the HEALTHCHECK.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmicrohttpd12 libcurl4 libcjson1 \
-      libyaml-0-2 libssh-4 librdkafka1 libssl3 ca-certificates curl >/dev/null \
+      libyaml-0-2 libssh-4 librdkafka1 libssl3 libjemalloc2 ca-certificates curl >/dev/null \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 reflex \
  && useradd --system --uid 10001 --gid reflex --home-dir /var/lib/reflex --shell /usr/sbin/nologin reflex \
