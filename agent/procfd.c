@@ -30,14 +30,20 @@ typedef struct proc_info {
 	int prio; /* candidate order within one scan */
 } proc_info;
 
+/* A socket of the current scan, or (seen_gen older than the scan) one that has closed since and waits for the
+ * next compaction. */
 typedef struct inode_info {
 	uint64_t inode;
-	uint32_t pid; /* 0: unknown */
+	uint64_t first_seen; /* scan generation it appeared in (or lost its owner) */
+	uint64_t seen_gen;   /* last scan that listed it */
+	uint32_t pid;	     /* 0: unknown */
 	uint32_t uid;
+	uint32_t pos; /* its index in that scan's socket list */
 	uint16_t lport;
 	bool established;
-	uint64_t first_seen; /* scan generation it appeared in (or lost its owner) */
 } inode_info;
+
+#define NO_INFO UINT32_MAX
 
 struct procfd_cache {
 	char *proc_root;
@@ -45,10 +51,15 @@ struct procfd_cache {
 	uint64_t gen;
 	proc_info *procs;
 	size_t nprocs, capprocs;
-	imap pid_index; /* pid -> index in procs */
+	imap pid_index;	 /* pid -> index in procs */
+	bool procs_gone; /* this scan dropped processes: owners may have died */
 	inode_info *inodes;
 	size_t ninodes, capinodes;
-	imap inode_index; /* inode -> index in inodes */
+	size_t nlive;	  /* entries seen in this scan */
+	imap inode_index; /* inode -> index in inodes, closed sockets included until compaction */
+	uint32_t *order;  /* per socket of this scan: its index in inodes, or NO_INFO */
+	uint32_t *prev;	  /* the same for the previous scan */
+	size_t norder, nprev, caporder;
 };
 
 procfd_cache *procfd_new(const char *proc_root, size_t fd_budget)
@@ -71,6 +82,8 @@ void procfd_free(procfd_cache *c)
 		free(c->procs[i].fds);
 	free(c->procs);
 	free(c->inodes);
+	free(c->order);
+	free(c->prev);
 	free(c->proc_root);
 	free(c);
 }
@@ -117,7 +130,8 @@ static void procs_prune(procfd_cache *c)
 		else
 			free(c->procs[i].fds);
 	}
-	if (keep == c->nprocs)
+	c->procs_gone = keep != c->nprocs;
+	if (!c->procs_gone)
 		return;
 	c->nprocs = keep;
 	imap_clear(&c->pid_index);
@@ -147,41 +161,107 @@ static void procs_list(procfd_cache *c)
 	procs_prune(c);
 }
 
-static void inode_add(procfd_cache *c, inode_info *info)
+static inode_info *inode_live(const procfd_cache *c, uint64_t inode)
+{
+	uint32_t *ii = imap_get(&c->inode_index, inode);
+	return ii && c->inodes[*ii].seen_gen == c->gen ? &c->inodes[*ii] : NULL;
+}
+
+static uint32_t inode_add(procfd_cache *c, uint64_t inode)
 {
 	if (c->ninodes == c->capinodes) {
 		c->capinodes = c->capinodes ? c->capinodes * 2 : 1024;
 		c->inodes = rfx_realloc(c->inodes, c->capinodes * sizeof(*c->inodes));
 	}
-	c->inodes[c->ninodes] = *info;
-	imap_put(&c->inode_index, info->inode, (uint32_t)c->ninodes++);
+	c->inodes[c->ninodes] = (inode_info){.inode = inode, .first_seen = c->gen};
+	imap_put(&c->inode_index, inode, (uint32_t)c->ninodes);
+	return (uint32_t)c->ninodes++;
 }
 
-/* Keeps what was known about sockets still open; new sockets, and those whose owner died, start unknown. */
-static void inodes_rebuild(procfd_cache *c, const sock_list *socks)
+/* The entry of a socket listed again. The kernel lists sockets in the order of its hash table, which sockets
+ * opened or closed meanwhile barely disturb: the entry at the same place in the previous list is tried
+ * before the index. */
+static uint32_t inode_find(procfd_cache *c, uint64_t inode, size_t *j)
+{
+	if (*j < c->nprev && c->prev[*j] != NO_INFO && c->inodes[c->prev[*j]].inode == inode)
+		return c->prev[(*j)++];
+	uint32_t *ii = imap_get(&c->inode_index, inode);
+	if (!ii)
+		return inode_add(c, inode);
+	*j = (size_t)c->inodes[*ii].pos + 1;
+	return *ii;
+}
+
+/* Keeps what was known about sockets still open; new sockets, sockets that were not in the previous scan, and
+ * those whose owner died, start unknown. */
+static void inode_update(procfd_cache *c, inode_info *in, const sock_entry *s, size_t i)
+{
+	bool was_listed = in->seen_gen + 1 == c->gen;
+	if (!was_listed || (in->pid && c->procs_gone && !proc_get(c, in->pid))) {
+		in->pid = 0;
+		in->first_seen = c->gen;
+	}
+	in->uid = s->uid;
+	in->lport = s->lport;
+	in->established = s->state == SOCK_TCP_ESTABLISHED;
+	in->seen_gen = c->gen;
+	in->pos = (uint32_t)i;
+	c->nlive++;
+}
+
+/* Drops the entries of closed sockets, in this scan's order (which the next scan will mostly follow). */
+static void inodes_compact(procfd_cache *c)
 {
 	inode_info *old = c->inodes;
-	imap old_index = c->inode_index;
-	c->capinodes = c->ninodes + 64;
+	c->capinodes = c->nlive + 64;
 	c->inodes = rfx_malloc(c->capinodes * sizeof(*c->inodes));
 	c->ninodes = 0;
-	imap_init(&c->inode_index);
-	imap_reserve(&c->inode_index, c->capinodes); /* about as many sockets as last time: no rehashing */
-	for (size_t i = 0; i < socks->n; i++) {
-		const sock_entry *s = &socks->v[i];
-		if (!s->inode || imap_get(&c->inode_index, s->inode))
-			continue;
-		uint32_t *oi = imap_get(&old_index, s->inode);
-		inode_info info = {.inode = s->inode, .uid = s->uid, .lport = s->lport, .first_seen = c->gen};
-		info.established = s->state == SOCK_TCP_ESTABLISHED;
-		if (oi && (!old[*oi].pid || proc_get(c, old[*oi].pid))) {
-			info.pid = old[*oi].pid;
-			info.first_seen = old[*oi].first_seen;
-		}
-		inode_add(c, &info);
+	imap_clear(&c->inode_index);
+	for (size_t i = 0; i < c->norder; i++) {
+		uint32_t k = c->order[i];
+		if (k == NO_INFO || old[k].pos != i)
+			continue; /* no inode, or a socket listed twice: its first place holds it */
+		c->inodes[c->ninodes] = old[k];
+		imap_put(&c->inode_index, old[k].inode, (uint32_t)c->ninodes);
+		c->order[i] = (uint32_t)c->ninodes++;
+	}
+	for (size_t i = 0; i < c->norder; i++) {
+		uint32_t k = c->order[i];
+		if (k != NO_INFO && old[k].pos != i)
+			c->order[i] = c->order[old[k].pos];
 	}
 	free(old);
-	imap_free(&old_index);
+}
+
+static void order_swap(procfd_cache *c, size_t n)
+{
+	uint32_t *t = c->prev;
+	c->prev = c->order;
+	c->nprev = c->norder;
+	c->order = t;
+	if (n > c->caporder) {
+		c->caporder = n + n / 4;
+		c->order = rfx_realloc(c->order, c->caporder * sizeof(*c->order));
+		c->prev = rfx_realloc(c->prev, c->caporder * sizeof(*c->prev));
+	}
+	c->norder = n;
+}
+
+static void inodes_rebuild(procfd_cache *c, const sock_list *socks)
+{
+	size_t j = 0;
+	order_swap(c, socks->n);
+	c->nlive = 0;
+	for (size_t i = 0; i < socks->n; i++) {
+		const sock_entry *s = &socks->v[i];
+		uint32_t k = s->inode ? inode_find(c, s->inode, &j) : NO_INFO;
+		c->order[i] = k;
+		if (k != NO_INFO && c->inodes[k].seen_gen != c->gen)
+			inode_update(c, &c->inodes[k], s, i);
+	}
+	/* closed sockets are dropped once they are a quarter of the entries */
+	if ((c->ninodes - c->nlive) * 4 > c->ninodes)
+		inodes_compact(c);
 }
 
 static void read_comm(procfd_cache *c, proc_info *p)
@@ -260,7 +340,7 @@ static bool fd_unchanged(const procfd_cache *c, const fd_link *old, size_t nold,
 		*inode = 0;
 		return !thorough;
 	}
-	if (!imap_get(&c->inode_index, old[*k].inode))
+	if (!inode_live(c, old[*k].inode))
 		return false;
 	*inode = old[*k].inode;
 	return true;
@@ -303,9 +383,9 @@ static size_t proc_walk(procfd_cache *c, proc_info *p, bool thorough, procfd_sta
 		if (!now[i].inode)
 			continue;
 		p->nsock++;
-		uint32_t *ii = imap_get(&c->inode_index, now[i].inode);
-		if (ii && !c->inodes[*ii].pid) {
-			c->inodes[*ii].pid = p->pid;
+		inode_info *in = inode_live(c, now[i].inode);
+		if (in && !in->pid) {
+			in->pid = p->pid;
 			claimed++;
 		}
 	}
@@ -337,14 +417,14 @@ static void mark_listener_owners(procfd_cache *c)
 	imap_init(&ports);
 	for (size_t i = 0; i < c->ninodes; i++) {
 		inode_info *in = &c->inodes[i];
-		if (!in->pid && in->established)
+		if (in->seen_gen == c->gen && !in->pid && in->established)
 			imap_put(&ports, (uint64_t)in->lport + 1, 1);
 	}
 	for (size_t i = 0; ports.n && i < c->ninodes; i++) {
 		inode_info *in = &c->inodes[i];
 		proc_info *p;
-		if (in->pid && !in->established && imap_get(&ports, (uint64_t)in->lport + 1) &&
-		    (p = proc_get(c, in->pid)))
+		if (in->seen_gen == c->gen && in->pid && !in->established &&
+		    imap_get(&ports, (uint64_t)in->lport + 1) && (p = proc_get(c, in->pid)))
 			p->prio = 4;
 	}
 	imap_free(&ports);
@@ -357,7 +437,7 @@ static size_t candidates(procfd_cache *c, proc_info ***out)
 	imap uids;
 	imap_init(&uids);
 	for (size_t i = 0; i < c->ninodes; i++) {
-		if (!c->inodes[i].pid) {
+		if (c->inodes[i].seen_gen == c->gen && !c->inodes[i].pid) {
 			if (c->inodes[i].first_seen > newest)
 				newest = c->inodes[i].first_seen;
 			imap_put(&uids, (uint64_t)c->inodes[i].uid + 1, 1);
@@ -389,7 +469,7 @@ static size_t count_unknown(const procfd_cache *c)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < c->ninodes; i++)
-		n += !c->inodes[i].pid;
+		n += c->inodes[i].seen_gen == c->gen && !c->inodes[i].pid;
 	return n;
 }
 
@@ -418,11 +498,11 @@ void procfd_refresh(procfd_cache *c, const sock_list *socks, procfd_stats *st)
 	size_t ncand = unknown ? candidates(c, &cand) : 0;
 	unknown = walk_candidates(c, cand, ncand, unknown, false, st);
 	if (unknown && !st->budget_exhausted)
-		walk_candidates(c, cand, ncand, unknown, true, st);
+		unknown = walk_candidates(c, cand, ncand, unknown, true, st);
 	free(cand);
 	st->procs = c->nprocs;
-	st->inodes = c->ninodes;
-	st->resolved = c->ninodes - count_unknown(c);
+	st->inodes = c->nlive;
+	st->resolved = c->nlive - unknown;
 }
 
 void procfd_refresh_names(procfd_cache *c)
@@ -435,13 +515,29 @@ void procfd_refresh_names(procfd_cache *c)
 
 const char *procfd_owner(const procfd_cache *c, uint64_t inode, uint32_t *pid_out)
 {
-	uint32_t *ii = imap_get(&c->inode_index, inode);
-	if (!ii || !c->inodes[*ii].pid)
+	const inode_info *in = inode_live(c, inode);
+	if (!in || !in->pid)
 		return NULL;
-	proc_info *p = proc_get(c, c->inodes[*ii].pid);
+	proc_info *p = proc_get(c, in->pid);
 	if (!p)
 		return NULL;
 	if (pid_out)
 		*pid_out = p->pid;
 	return p->comm;
+}
+
+void procfd_owners(const procfd_cache *c, size_t n, const char **out)
+{
+	uint32_t last_pid = 0;
+	const char *last = NULL;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t k = i < c->norder ? c->order[i] : NO_INFO;
+		uint32_t pid = k != NO_INFO ? c->inodes[k].pid : 0;
+		if (pid && pid != last_pid) {
+			proc_info *p = proc_get(c, pid);
+			last_pid = pid;
+			last = p && p->comm[0] ? p->comm : NULL;
+		}
+		out[i] = pid ? last : NULL;
+	}
 }

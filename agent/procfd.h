@@ -37,5 +37,8 @@ void procfd_refresh_names(procfd_cache *c);
 
 /* The owning process's name (comm) and pid, or NULL when unknown. Valid until the next refresh. */
 const char *procfd_owner(const procfd_cache *c, uint64_t inode, uint32_t *pid_out);
+/* The owners of the n sockets of the list given to the last refresh, by position: out[i] is what
+ * procfd_owner gives for socks->v[i], or NULL also when the process has no name. */
+void procfd_owners(const procfd_cache *c, size_t n, const char **out);
 
 #endif

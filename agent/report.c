@@ -57,13 +57,21 @@ static int listener_cmp(const void *a, const void *b)
 	return (int)x->lport - (int)y->lport;
 }
 
+/* Sorted by port with a stable sort (glibc's qsort is one), so that the first listener on a port in dump
+ * order names its service. */
 static void listeners_collect(listeners *l, const sock_list *socks)
 {
-	l->v = rfx_malloc((socks->n + 1) * sizeof(*l->v));
+	size_t cap = 16;
+	l->v = rfx_malloc(cap * sizeof(*l->v));
 	l->n = 0;
 	for (size_t i = 0; i < socks->n; i++) {
-		if (socks->v[i].state == SOCK_TCP_LISTEN)
-			l->v[l->n++] = &socks->v[i];
+		if (socks->v[i].state != SOCK_TCP_LISTEN)
+			continue;
+		if (l->n == cap) {
+			cap *= 2;
+			l->v = rfx_realloc(l->v, cap * sizeof(*l->v));
+		}
+		l->v[l->n++] = &socks->v[i];
 	}
 	qsort(l->v, l->n, sizeof(*l->v), listener_cmp);
 }
@@ -88,14 +96,19 @@ static const sock_entry *listener_for(const listeners *l, const sock_entry *s)
 	return NULL;
 }
 
-static void build_services(report_state *out, const listeners *l, report_owner_fn owner, void *ud,
-			   const report_opts *o)
+static const char *owner_at(const sock_list *socks, const char *const *owners, const sock_entry *s)
+{
+	return owners[s - socks->v];
+}
+
+static void build_services(report_state *out, const listeners *l, const sock_list *socks,
+			   const char *const *owners, const report_opts *o)
 {
 	out->services = rfx_malloc((l->n + 1) * sizeof(*out->services));
 	out->nservices = 0;
 	for (size_t i = 0; i < l->n; i++) {
 		const sock_entry *s = l->v[i];
-		const char *proc = owner(ud, s->inode);
+		const char *proc = owner_at(socks, owners, s);
 		if (sock_addr_is_loopback(s->laddr) && !o->include_loopback)
 			continue;
 		report_service *last = out->nservices ? &out->services[out->nservices - 1] : NULL;
@@ -110,40 +123,78 @@ static void build_services(report_state *out, const listeners *l, report_owner_f
 	}
 }
 
-static void conn_from_socket(report_conn *c, const sock_entry *s, const sock_entry *listener,
-			     report_owner_fn owner, void *ud)
+/* Connection entries collapsed while the sockets are read: a hash of the key (direction, remote host, port)
+ * over the few entries a host has, instead of one entry per socket sorted afterwards. */
+typedef struct conn_table {
+	report_conn *v; /* in order of first appearance */
+	size_t n, cap;
+	uint32_t *slots; /* index in v + 1; 0: empty */
+	size_t nslots;	 /* power of two, at least twice n */
+} conn_table;
+
+static size_t conn_hash(const report_conn *c)
 {
-	const char *proc = owner(ud, s->inode);
+	uint64_t a, b;
+	memcpy(&a, c->addr, 8);
+	memcpy(&b, c->addr + 8, 8);
+	uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b + ((uint64_t)c->port << 1 | c->dir));
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return (size_t)(h ^ (h >> 31));
+}
+
+static void conn_table_rehash(conn_table *t, size_t nslots)
+{
+	free(t->slots);
+	t->nslots = nslots;
+	t->slots = rfx_calloc(nslots, sizeof(*t->slots));
+	for (size_t i = 0; i < t->n; i++) {
+		size_t k = conn_hash(&t->v[i]) & (nslots - 1);
+		while (t->slots[k])
+			k = (k + 1) & (nslots - 1);
+		t->slots[k] = (uint32_t)i + 1;
+	}
+}
+
+/* Adds one socket's entry: a new key is appended; an existing one counts it, and an inbound entry without a
+ * process takes this socket's (the first named in dump order, as a stable sort by key would give). */
+static void conn_table_add(conn_table *t, const report_conn *c)
+{
+	size_t mask = t->nslots - 1, k = conn_hash(c) & mask;
+	for (; t->slots[k]; k = (k + 1) & mask) {
+		report_conn *e = &t->v[t->slots[k] - 1];
+		if (conn_key_cmp(e, c))
+			continue;
+		e->count++;
+		if (!e->process[0])
+			memcpy(e->process, c->process, REPORT_PROC_MAX);
+		return;
+	}
+	if (t->n == t->cap) {
+		t->cap *= 2;
+		t->v = rfx_realloc(t->v, t->cap * sizeof(*t->v));
+	}
+	t->v[t->n] = *c;
+	t->slots[k] = (uint32_t)++t->n;
+	if (t->n * 2 > t->nslots)
+		conn_table_rehash(t, t->nslots * 2);
+}
+
+static void conn_from_socket(report_conn *c, const sock_entry *s, const sock_entry *listener,
+			     const sock_list *socks, const char *const *owners)
+{
+	const char *proc = owner_at(socks, owners, s);
 	memset(c, 0, sizeof(*c));
 	memcpy(c->addr, s->raddr, 16);
 	c->count = 1;
 	if (listener) {
 		c->dir = REPORT_IN;
 		c->port = s->lport;
-		set_process(c->process, proc ? proc : owner(ud, listener->inode));
+		set_process(c->process, proc ? proc : owner_at(socks, owners, listener));
 	} else {
 		c->dir = REPORT_OUT;
 		c->port = s->rport;
 		set_process(c->process, proc);
 	}
-}
-
-/* Sorts by key and folds equal keys into one entry with the summed count. */
-static void conns_collapse(report_state *out)
-{
-	size_t w = 0;
-	qsort(out->conns, out->nconns, sizeof(*out->conns), conn_qsort_cmp);
-	for (size_t r = 0; r < out->nconns; r++) {
-		if (w && !conn_key_cmp(&out->conns[w - 1], &out->conns[r])) {
-			report_conn *d = &out->conns[w - 1];
-			d->count += out->conns[r].count;
-			if (!d->process[0])
-				set_process(d->process, out->conns[r].process);
-			continue;
-		}
-		out->conns[w++] = out->conns[r];
-	}
-	out->nconns = w;
 }
 
 static void conns_cap(report_state *out, size_t max)
@@ -156,36 +207,52 @@ static void conns_cap(report_state *out, size_t max)
 	qsort(out->conns, out->nconns, sizeof(*out->conns), conn_qsort_cmp);
 }
 
-static void build_conns(report_state *out, const sock_list *socks, const listeners *l, report_owner_fn owner,
-			void *ud, const report_opts *o)
+static void build_conns(report_state *out, const sock_list *socks, const listeners *l,
+			const char *const *owners, const report_opts *o)
 {
-	out->conns = rfx_malloc((socks->n + 1) * sizeof(*out->conns));
-	out->nconns = 0;
+	conn_table t = {.cap = 64};
+	t.v = rfx_malloc(t.cap * sizeof(*t.v));
+	conn_table_rehash(&t, 128);
 	for (size_t i = 0; i < socks->n; i++) {
 		const sock_entry *s = &socks->v[i];
+		report_conn c;
 		if (s->state != SOCK_TCP_ESTABLISHED)
 			continue;
 		if (sock_addr_is_loopback(s->raddr) && !o->include_loopback)
 			continue;
-		conn_from_socket(&out->conns[out->nconns++], s, listener_for(l, s), owner, ud);
+		conn_from_socket(&c, s, listener_for(l, s), socks, owners);
+		conn_table_add(&t, &c);
 	}
-	conns_collapse(out);
+	free(t.slots);
+	out->conns = t.v;
+	out->nconns = t.n;
+	qsort(out->conns, out->nconns, sizeof(*out->conns), conn_qsort_cmp);
 	conns_cap(out, o->max_connections);
-	/* one entry per socket went in, a few per peer remain: the state is kept until the next report */
+	/* the state is kept until the next report */
 	out->conns = rfx_realloc(out->conns, (out->nconns + 1) * sizeof(*out->conns));
+}
+
+void report_state_build_owners(report_state *out, const sock_list *socks, const char *const *owners,
+			       const report_opts *opts)
+{
+	listeners l;
+	memset(out, 0, sizeof(*out));
+	listeners_collect(&l, socks);
+	build_services(out, &l, socks, owners, opts);
+	qsort(out->services, out->nservices, sizeof(*out->services), service_cmp);
+	out->services = rfx_realloc(out->services, (out->nservices + 1) * sizeof(*out->services));
+	build_conns(out, socks, &l, owners, opts);
+	free(l.v);
 }
 
 void report_state_build(report_state *out, const sock_list *socks, report_owner_fn owner, void *ud,
 			const report_opts *opts)
 {
-	listeners l;
-	memset(out, 0, sizeof(*out));
-	listeners_collect(&l, socks);
-	build_services(out, &l, owner, ud, opts);
-	qsort(out->services, out->nservices, sizeof(*out->services), service_cmp);
-	out->services = rfx_realloc(out->services, (out->nservices + 1) * sizeof(*out->services));
-	build_conns(out, socks, &l, owner, ud, opts);
-	free(l.v);
+	const char **owners = rfx_malloc((socks->n + 1) * sizeof(*owners));
+	for (size_t i = 0; i < socks->n; i++)
+		owners[i] = owner(ud, socks->v[i].inode);
+	report_state_build_owners(out, socks, owners, opts);
+	free(owners);
 }
 
 void report_state_free(report_state *s)

@@ -44,6 +44,9 @@ typedef const char *(*report_owner_fn)(void *ud, uint64_t inode);
 /* Condenses one scan: listeners decide which side of an established connection is the server. */
 void report_state_build(report_state *out, const sock_list *socks, report_owner_fn owner, void *ud,
 			const report_opts *opts);
+/* The same with the owners looked up beforehand: owners[i] is the process name of socks->v[i], or NULL. */
+void report_state_build_owners(report_state *out, const sock_list *socks, const char *const *owners,
+			       const report_opts *opts);
 void report_state_free(report_state *s);
 /* Hands src's contents to dst (dst freed first); src is left empty. */
 void report_state_move(report_state *dst, report_state *src);

@@ -13,6 +13,8 @@ struct scan_ctx {
 	char *proc_root;
 	sock_list socks;
 	procfd_cache *fds;
+	const char **owners; /* per socket of the last scan */
+	size_t capowners;
 	bool netlink_failed; /* auto mode fell back to /proc/net for good */
 };
 
@@ -33,6 +35,7 @@ void scan_free(scan_ctx *s)
 		return;
 	sock_list_free(&s->socks);
 	procfd_free(s->fds);
+	free(s->owners);
 	free(s->proc_root);
 	free(s);
 }
@@ -55,10 +58,15 @@ static rfx_err list_sockets(scan_ctx *s, scan_stats *st, char *err, size_t errle
 	return procnet_scan(s->proc_root, &s->socks, err, errlen);
 }
 
-static const char *owner_of(void *ud, uint64_t inode)
+/* The owner of each socket, by position (kept between scans: about as many sockets each time). */
+static const char *const *owners(scan_ctx *s)
 {
-	const char *comm = procfd_owner(ud, inode, NULL);
-	return comm && *comm ? comm : NULL;
+	if (s->socks.n > s->capowners) {
+		s->capowners = s->socks.n + s->socks.n / 4;
+		s->owners = rfx_realloc(s->owners, s->capowners * sizeof(*s->owners));
+	}
+	procfd_owners(s->fds, s->socks.n, s->owners);
+	return s->owners;
 }
 
 rfx_err scan_run(scan_ctx *s, report_state *out, scan_stats *st, char *err, size_t errlen)
@@ -72,7 +80,7 @@ rfx_err scan_run(scan_ctx *s, report_state *out, scan_stats *st, char *err, size
 	double t1 = rfx_mono_sec();
 	procfd_refresh(s->fds, &s->socks, &st->fd);
 	double t2 = rfx_mono_sec();
-	report_state_build(out, &s->socks, owner_of, s->fds, &s->o.report);
+	report_state_build_owners(out, &s->socks, owners(s), &s->o.report);
 	st->sockets = s->socks.n;
 	st->dropped = s->socks.dropped;
 	st->sock_seconds = t1 - t0;

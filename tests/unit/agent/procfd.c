@@ -228,6 +228,94 @@ static void test_renamed_process(void **state)
 	procfd_free(c);
 }
 
+static void assert_owners_by_position(procfd_cache *c, const sock_list *l)
+{
+	const char **owners = calloc(l->n + 1, sizeof(*owners));
+	procfd_owners(c, l->n, owners);
+	for (size_t i = 0; i < l->n; i++) {
+		const char *want = procfd_owner(c, l->v[i].inode, NULL);
+		if (want && !*want)
+			want = NULL;
+		if (want)
+			assert_string_equal(owners[i], want);
+		else
+			assert_null(owners[i]);
+	}
+	free(owners);
+}
+
+/* Sockets held by one process, closed, reopened on the same fd numbers, listed twice, reordered and listed
+ * again after a gap: each scan's owners are those of its own sockets, by inode and by position. */
+static void test_many_sockets_churn(void **state)
+{
+	fake *f = *state;
+	char path[256];
+	procfd_cache *c = procfd_new(f->root, 0);
+	procfd_stats st;
+	for (int i = 0; i < 20; i++) {
+		snprintf(path, sizeof(path), "socket:[%d]", 5000 + i);
+		fake_fd(f, 100, 10 + i, path);
+		fake_sock(f, 5000 + (uint64_t)i, SOCK_TCP_ESTABLISHED, 80);
+	}
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.resolved, 23);
+	assert_owners_by_position(c, &f->socks);
+	/* 5007 closes (one of 23: the cache keeps its entry for a while) */
+	sock_entry gone = f->socks.v[10];
+	assert_int_equal(gone.inode, 5007);
+	memmove(&f->socks.v[10], &f->socks.v[11], (f->socks.n - 11) * sizeof(sock_entry));
+	f->socks.n--;
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.inodes, 22);
+	assert_int_equal(st.resolved, 22);
+	assert_int_equal(st.procs_walked, 0);
+	assert_null(procfd_owner(c, 5007, NULL));
+	assert_owners_by_position(c, &f->socks);
+	/* its fd number goes to a new connection, listed first; one socket is listed twice */
+	snprintf(path, sizeof(path), "%s/100/fd/17", f->root);
+	assert_int_equal(unlink(path), 0);
+	fake_fd(f, 100, 17, "socket:[6000]");
+	sock_entry fresh = {.inode = 6000, .state = SOCK_TCP_ESTABLISHED, .lport = 80}, twice;
+	sock_list_push(&f->socks, &fresh);
+	memmove(&f->socks.v[1], &f->socks.v[0], (f->socks.n - 1) * sizeof(sock_entry));
+	f->socks.v[0] = fresh;
+	twice = f->socks.v[5];
+	sock_list_push(&f->socks, &twice);
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.fd_reads, 1);
+	assert_int_equal(st.inodes, 23);
+	assert_int_equal(st.resolved, 23);
+	assert_string_equal(procfd_owner(c, 6000, NULL), "server");
+	assert_owners_by_position(c, &f->socks);
+	/* the list in reverse order */
+	for (size_t i = 0; i < f->socks.n / 2; i++) {
+		sock_entry t = f->socks.v[i];
+		f->socks.v[i] = f->socks.v[f->socks.n - 1 - i];
+		f->socks.v[f->socks.n - 1 - i] = t;
+	}
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.procs_walked, 0);
+	assert_owners_by_position(c, &f->socks);
+	/* 5007's inode is listed again (say, another process's socket): not taken for the old one */
+	fake_proc(f, 400, "other");
+	fake_fd(f, 400, 3, "socket:[5007]");
+	sock_list_push(&f->socks, &gone);
+	procfd_refresh(c, &f->socks, &st);
+	assert_true(st.procs_walked >= 1);
+	assert_string_equal(procfd_owner(c, 5007, NULL), "other");
+	assert_owners_by_position(c, &f->socks);
+	/* most sockets close at once: the entries are compacted and what is left keeps its owners */
+	f->socks.n = 4;
+	procfd_refresh(c, &f->socks, &st);
+	assert_int_equal(st.inodes, 4);
+	assert_int_equal(st.resolved, 4);
+	assert_int_equal(st.procs_walked, 0);
+	assert_owners_by_position(c, &f->socks);
+	procfd_refresh(c, &f->socks, &st);
+	assert_owners_by_position(c, &f->socks);
+	procfd_free(c);
+}
+
 static void test_live_proc(void **state)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -265,6 +353,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dead_process_and_reowned_socket, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_budget_carries_over, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_renamed_process, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_sockets_churn, setup, teardown),
 	    cmocka_unit_test(test_live_proc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -169,6 +169,209 @@ static void test_delta(void **state)
 	sock_list_free(&l);
 }
 
+/* The condensing as first written (one entry per socket, sorted, equal keys folded), kept as the reference
+ * the hashed version must match exactly. Ties keep dump order, as glibc's stable qsort did. */
+typedef struct ref_conn {
+	report_conn c;
+	size_t seq;
+} ref_conn;
+
+static int ref_key_cmp(const report_conn *a, const report_conn *b)
+{
+	if (a->dir != b->dir)
+		return (int)a->dir - (int)b->dir;
+	int c = memcmp(a->addr, b->addr, 16);
+	if (c)
+		return c;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	return a->dir == REPORT_OUT ? strcmp(a->process, b->process) : 0;
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const ref_conn *x = a, *y = b;
+	int c = ref_key_cmp(&x->c, &y->c);
+	return c ? c : (x->seq < y->seq ? -1 : x->seq > y->seq);
+}
+
+static int ref_count_desc(const void *a, const void *b)
+{
+	const report_conn *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return ref_key_cmp(x, y);
+}
+
+static int ref_conn_cmp(const void *a, const void *b)
+{
+	return ref_key_cmp(a, b);
+}
+
+static void ref_name(char dst[REPORT_PROC_MAX], const char *src)
+{
+	memset(dst, 0, REPORT_PROC_MAX);
+	if (src)
+		strncpy(dst, src, REPORT_PROC_MAX - 1);
+}
+
+static const sock_entry *ref_listener(const sock_list *l, const sock_entry *s, size_t *seq_out)
+{
+	const sock_entry *best = NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		const sock_entry *x = &l->v[i];
+		if (x->state != SOCK_TCP_LISTEN || x->lport != s->lport)
+			continue;
+		if (sock_addr_is_any(x->laddr) || !memcmp(x->laddr, s->laddr, 16)) {
+			best = x;
+			*seq_out = i;
+			break;
+		}
+	}
+	return best;
+}
+
+static void ref_services(report_state *out, const sock_list *l, report_owner_fn owner, const report_opts *o)
+{
+	out->services = calloc(l->n + 1, sizeof(*out->services));
+	for (unsigned port = 0; port <= 65535; port++) {
+		report_service *svc = NULL;
+		for (size_t i = 0; i < l->n; i++) {
+			const sock_entry *x = &l->v[i];
+			if (x->state != SOCK_TCP_LISTEN || x->lport != port)
+				continue;
+			if (sock_addr_is_loopback(x->laddr) && !o->include_loopback)
+				continue;
+			if (!svc) {
+				svc = &out->services[out->nservices++];
+				svc->port = (uint16_t)port;
+				ref_name(svc->process, owner(NULL, x->inode));
+			} else if (!svc->process[0]) {
+				ref_name(svc->process, owner(NULL, x->inode));
+			}
+		}
+	}
+}
+
+static void ref_build(report_state *out, const sock_list *l, report_owner_fn owner, const report_opts *o)
+{
+	ref_conn *v = calloc(l->n + 1, sizeof(*v));
+	size_t n = 0, w = 0, seq;
+	memset(out, 0, sizeof(*out));
+	ref_services(out, l, owner, o);
+	for (size_t i = 0; i < l->n; i++) {
+		const sock_entry *s = &l->v[i];
+		if (s->state != SOCK_TCP_ESTABLISHED ||
+		    (sock_addr_is_loopback(s->raddr) && !o->include_loopback))
+			continue;
+		const sock_entry *lst = ref_listener(l, s, &seq);
+		const char *proc = owner(NULL, s->inode);
+		report_conn *c = &v[n].c;
+		v[n++].seq = i;
+		memcpy(c->addr, s->raddr, 16);
+		c->count = 1;
+		c->dir = lst ? REPORT_IN : REPORT_OUT;
+		c->port = lst ? s->lport : s->rport;
+		ref_name(c->process, lst && !proc ? owner(NULL, lst->inode) : proc);
+	}
+	qsort(v, n, sizeof(*v), ref_cmp);
+	out->conns = calloc(n + 1, sizeof(*out->conns));
+	for (size_t r = 0; r < n; r++) {
+		report_conn *d = w ? &out->conns[w - 1] : NULL;
+		if (d && !ref_key_cmp(d, &v[r].c)) {
+			d->count++;
+			if (!d->process[0])
+				memcpy(d->process, v[r].c.process, REPORT_PROC_MAX);
+			continue;
+		}
+		out->conns[w++] = v[r].c;
+	}
+	out->nconns = w;
+	if (o->max_connections && w > o->max_connections) {
+		qsort(out->conns, w, sizeof(*out->conns), ref_count_desc);
+		out->truncated = w - o->max_connections;
+		out->nconns = o->max_connections;
+		qsort(out->conns, out->nconns, sizeof(*out->conns), ref_conn_cmp);
+	}
+	free(v);
+}
+
+static const char *random_owner(void *ud, uint64_t inode)
+{
+	static const char *const names[] = {
+	    NULL,  "nginx", "", "postgres", "a-very-long-program-name", "a-very-long-program-name-2",
+	    "app", NULL};
+	return names[(inode * 2654435761u >> 7) % (sizeof(names) / sizeof(names[0]))];
+}
+
+static void random_addr(uint8_t out[16], unsigned r)
+{
+	static const char *const pool[] = {
+	    "10.0.0.5", "10.0.0.7",    "10.0.0.9",    "127.0.0.1", "127.0.0.2",	     "0.0.0.0",
+	    "::",	"2001:db8::5", "2001:db8::8", "::1",	   "::ffff:10.0.0.7"};
+	assert_true(sock_addr_parse(pool[r % (sizeof(pool) / sizeof(pool[0]))], out));
+}
+
+static void random_sockets(sock_list *l, unsigned seed, size_t n)
+{
+	static const uint16_t ports[] = {22, 80, 443, 5432, 6379, 40000, 40001};
+	srand(seed);
+	sock_list_init(l, 0);
+	for (size_t i = 0; i < n; i++) {
+		sock_entry e = {0};
+		unsigned r = (unsigned)rand();
+		e.state = r % 5 == 0 ? SOCK_TCP_LISTEN : r % 11 == 1 ? 8 : SOCK_TCP_ESTABLISHED;
+		random_addr(e.laddr, (unsigned)rand());
+		random_addr(e.raddr, (unsigned)rand());
+		e.lport = ports[(unsigned)rand() % 7];
+		e.rport = ports[(unsigned)rand() % 7];
+		e.inode = (unsigned)rand() % 4 ? (uint64_t)rand() + 1 : 0;
+		sock_list_push(l, &e);
+	}
+}
+
+static void assert_same_state(const report_state *a, const report_state *b)
+{
+	assert_int_equal(a->nservices, b->nservices);
+	assert_int_equal(a->nconns, b->nconns);
+	assert_int_equal(a->truncated, b->truncated);
+	for (size_t i = 0; i < a->nservices; i++) {
+		assert_int_equal(a->services[i].port, b->services[i].port);
+		assert_string_equal(a->services[i].process, b->services[i].process);
+	}
+	for (size_t i = 0; i < a->nconns; i++) {
+		const report_conn *x = &a->conns[i], *y = &b->conns[i];
+		assert_int_equal(x->dir, y->dir);
+		assert_memory_equal(x->addr, y->addr, 16);
+		assert_int_equal(x->port, y->port);
+		assert_string_equal(x->process, y->process);
+		assert_int_equal(x->count, y->count);
+	}
+}
+
+/* Random hosts (duplicate listeners, wildcard and dual-stack ones, loopback, unowned sockets, long and empty
+ * names, other states), every option: the report state is exactly the reference's. */
+static void test_matches_reference(void **state)
+{
+	static const report_opts opts[] = {{0},
+					   {.include_loopback = true},
+					   {.max_connections = 3},
+					   {.include_loopback = true, .max_connections = 7}};
+	for (unsigned seed = 1; seed <= 60; seed++) {
+		sock_list l;
+		random_sockets(&l, seed, seed < 50 ? 40 + seed * 7 : 3000);
+		for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+			report_state got, want;
+			report_state_build(&got, &l, random_owner, NULL, &opts[k]);
+			ref_build(&want, &l, random_owner, &opts[k]);
+			assert_same_state(&got, &want);
+			report_state_free(&got);
+			report_state_free(&want);
+		}
+		sock_list_free(&l);
+	}
+}
+
 static report_state state_with(size_t conns)
 {
 	report_state s = {0};
@@ -243,6 +446,7 @@ int main(void)
 	    cmocka_unit_test(test_loopback_and_cap),
 	    cmocka_unit_test(test_dual_stack_listener),
 	    cmocka_unit_test(test_delta),
+	    cmocka_unit_test(test_matches_reference),
 	    cmocka_unit_test(test_session_sequence),
 	    cmocka_unit_test(test_backoff),
 	};
