@@ -1,7 +1,8 @@
 /* engine.c -- the action handler's core. Locks: accept_mu serialises accept decisions (limits, idempotency,
- * compaction); mu guards the store, the run queue and every action's outcome. Order: accept_mu, then mu. A
- * state change is appended to the journal under mu (so snapshots of one action are in order) and synced
- * after. */
+ * compaction); mu guards the store, the run queue and every action's outcome. Order: accept_mu, then mu;
+ * done_mu is a leaf. A state change is appended to the journal under mu (so snapshots of one action are in
+ * order) and synced after. What must wait for a finished run to be durable (its audit record, write-back) is
+ * handed to the finisher thread, so that a worker takes its next run at once. */
 #include "engine.h"
 
 #include <pthread.h>
@@ -26,6 +27,14 @@
 #define ENGINE_MAX_EXECUTORS 8
 #define ENGINE_COMPACT_MIN   (16ull << 20)
 
+/* A finished run whose follow-ups wait for its journal record to be on disk. */
+typedef struct engine_done {
+	uint64_t seq; /* 0: nothing to sync (the append failed) */
+	cJSON *fin;   /* action.finished, when the run made the action final */
+	char *wb_id;  /* the action to write back, when it has write-back to do */
+	struct engine_done *next;
+} engine_done;
+
 struct engine {
 	const ah_config *cfg;
 	char *key;
@@ -44,6 +53,14 @@ struct engine {
 	atomic_int cancel;
 	size_t running;
 	uint64_t compact_at;
+	/* The finisher thread: syncs finished runs to disk, then emits their action.finished and starts
+	 * write-back. */
+	pthread_mutex_t done_mu;
+	pthread_cond_t done_cv;
+	engine_done *done_head, *done_tail;
+	uint64_t sync_want, sync_done; /* journal records the finisher must sync, and has synced */
+	bool done_stop, finisher_started;
+	pthread_t finisher;
 };
 
 /* ---- metrics ---- */
@@ -326,9 +343,10 @@ static void engine_admit(engine *e, action *a, cJSON **queued, cJSON **finished)
 		*queued = NULL;
 	}
 	if (a->state == ACTION_QUEUED) {
-		for (size_t i = 0; i < a->nruns; i++)
+		for (size_t i = 0; i < a->nruns; i++) {
 			runq_push(e->q, a, i, true);
-		pthread_cond_broadcast(&e->work_cv);
+			pthread_cond_signal(&e->work_cv); /* one worker per run: no herd of wake-ups */
+		}
 	} else {
 		*finished = engine_finished(a);
 	}
@@ -505,11 +523,89 @@ static cJSON *engine_run_finish(engine *e, action *a, size_t i, exec_res *res, u
 	*wb = fin && action_wb_pending(a);
 	if (engine_persist(e, a, seq))
 		*seq = 0;
-	pthread_cond_broadcast(&e->work_cv);
+	pthread_cond_signal(&e->work_cv); /* the target may have its next run ready */
 	pthread_cond_broadcast(&e->idle_cv);
 	engine_gauges(e);
 	store_trim(e->st);
 	return fin;
+}
+
+/* ---- the finisher ---- */
+
+/* Hands a finished run's follow-ups (fin owned) to the finisher: they run once seq is on disk. */
+static void engine_done_push(engine *e, uint64_t seq, cJSON *fin, const char *wb_id)
+{
+	engine_done *d = rfx_calloc(1, sizeof(*d));
+	d->seq = seq;
+	d->fin = fin;
+	d->wb_id = wb_id ? rfx_strdup(wb_id) : NULL;
+	pthread_mutex_lock(&e->done_mu);
+	if (e->done_tail)
+		e->done_tail->next = d;
+	else
+		e->done_head = d;
+	e->done_tail = d;
+	if (seq > e->sync_want)
+		e->sync_want = seq;
+	pthread_cond_signal(&e->done_cv);
+	pthread_mutex_unlock(&e->done_mu);
+}
+
+static void engine_done_run(engine *e, engine_done *d)
+{
+	while (d) {
+		engine_done *next = d->next;
+		if (d->fin)
+			audit_emit("action.finished", d->fin);
+		if (d->wb_id)
+			writeback_enqueue(e->wb, d->wb_id);
+		free(d->wb_id);
+		free(d);
+		d = next;
+	}
+}
+
+static bool engine_finisher_idle(const engine *e)
+{
+	return !e->done_head && e->sync_want <= e->sync_done;
+}
+
+/* Every record up to sync_want is synced before the follow-ups taken with it run: one fdatasync covers them
+ * all, and the journal's group commit shares it with the workers' own syncs. */
+static void *engine_finisher(void *arg)
+{
+	engine *e = arg;
+	pthread_mutex_lock(&e->done_mu);
+	for (;;) {
+		while (!e->done_stop && engine_finisher_idle(e))
+			pthread_cond_wait(&e->done_cv, &e->done_mu);
+		if (e->done_stop && engine_finisher_idle(e))
+			break;
+		uint64_t want = e->sync_want;
+		engine_done *list = e->done_head;
+		e->done_head = e->done_tail = NULL;
+		pthread_mutex_unlock(&e->done_mu);
+		if (want > e->sync_done && journal_sync(e->j, want))
+			LOG_ERROR("journal sync failed");
+		engine_done_run(e, list);
+		pthread_mutex_lock(&e->done_mu);
+		if (want > e->sync_done)
+			e->sync_done = want;
+	}
+	pthread_mutex_unlock(&e->done_mu);
+	return NULL;
+}
+
+static void engine_stop_finisher(engine *e)
+{
+	if (!e->finisher_started)
+		return;
+	pthread_mutex_lock(&e->done_mu);
+	e->done_stop = true;
+	pthread_cond_signal(&e->done_cv);
+	pthread_mutex_unlock(&e->done_mu);
+	pthread_join(e->finisher, NULL);
+	e->finisher_started = false;
 }
 
 typedef struct engine_durable {
@@ -544,8 +640,10 @@ static void engine_execute(engine *e, const action *a, size_t i, uint64_t seq, e
 	ops->run(e->exec_ctx[k], &req, res);
 }
 
-/* One job: start, execute outside the lock, finish. The executor syncs the start to disk (before_exec) right
- * before the command starts, so the sync overlaps connecting. Called and returns with mu held. */
+/* One job: start, execute outside the lock, finish. The executor syncs the start to disk (before_exec) while
+ * its request to open the channel is on the way, and sends the command only after. The finish is synced by
+ * the finisher, which then emits action.finished and starts write-back, while this worker takes its next
+ * run. Called and returns with mu held. */
 static void engine_run(engine *e, action *a, size_t i)
 {
 	uint64_t seq = 0;
@@ -569,12 +667,7 @@ static void engine_run(engine *e, action *a, size_t i)
 	    engine_run_finish(e, a, i, &res, &seq, &wb); /* a may be gone afterwards (history trim) */
 	pthread_mutex_unlock(&e->mu);
 	exec_res_free(&res);
-	if (seq)
-		journal_sync(e->j, seq);
-	if (fin)
-		audit_emit("action.finished", fin);
-	if (wb)
-		writeback_enqueue(e->wb, id);
+	engine_done_push(e, seq, fin, wb ? id : NULL);
 	pthread_mutex_lock(&e->mu);
 }
 
@@ -862,6 +955,8 @@ rfx_err engine_open(const ah_config *cfg, engine **out, char *err, size_t errlen
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->work_cv, NULL);
 	pthread_cond_init(&e->idle_cv, NULL);
+	pthread_mutex_init(&e->done_mu, NULL);
+	pthread_cond_init(&e->done_cv, NULL);
 	e->st = store_new((size_t)cfg->history_size);
 	e->q = runq_new((size_t)cfg->queue_max);
 	e->lim = limits_new();
@@ -881,6 +976,12 @@ rfx_err engine_open(const ah_config *cfg, engine **out, char *err, size_t errlen
 		LOG_WARN("actions are paused (kill switch on since before the restart)");
 	engine_gauges(e);
 	engine_resume_writeback(e);
+	if (pthread_create(&e->finisher, NULL, engine_finisher, e)) {
+		snprintf(err, errlen, "cannot start the finisher thread");
+		rc = RFX_ERR_INTERNAL;
+		goto out;
+	}
+	e->finisher_started = true;
 	rc = engine_start_workers(e, err, errlen);
 out:
 	if (rc) {
@@ -922,6 +1023,7 @@ void engine_close(engine *e)
 	for (size_t i = 0; i < e->nthreads; i++)
 		pthread_join(e->threads[i], NULL);
 	free(e->threads);
+	engine_stop_finisher(e); /* after the workers: it runs their last follow-ups */
 	writeback_close(e->wb);
 	for (size_t i = 0; i < executor_count() && i < ENGINE_MAX_EXECUTORS; i++)
 		if (e->exec_ctx[i])
@@ -937,5 +1039,7 @@ void engine_close(engine *e)
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->work_cv);
 	pthread_cond_destroy(&e->idle_cv);
+	pthread_mutex_destroy(&e->done_mu);
+	pthread_cond_destroy(&e->done_cv);
 	free(e);
 }

@@ -16,6 +16,7 @@
 typedef struct exec_ssh {
 	sshpool *pool;
 	size_t output_max;
+	int64_t open_ms; /* how long a channel may take to open: ssh_connect_timeout */
 } exec_ssh;
 
 typedef enum {
@@ -118,11 +119,35 @@ static void exec_ssh_stop(ssh_session s, ssh_channel ch, ssh_event ev, exec_chan
 		ssh_channel_request_send_signal(ch, "KILL");
 }
 
-static exec_chan_result exec_ssh_channel(ssh_session s, const char *cmd, int64_t deadline_ms,
+/* Opens a session channel. While the request is on its way, before_exec makes the run's start durable, so the
+ * disk sync overlaps the round trip instead of following it; the command itself is only sent afterwards.
+ * *refused: before_exec said no. */
+static int exec_ssh_open_channel(ssh_session s, ssh_channel ch, ssh_event ev, const exec_req *req,
+				 int64_t open_ms, bool *refused)
+{
+	int64_t deadline = rfx_mono_ms() + open_ms;
+	ssh_set_blocking(s, 0);
+	int rc = ssh_channel_open_session(ch);
+	if (rc != SSH_ERROR && req->before_exec)
+		*refused = req->before_exec(req->ud) != RFX_OK;
+	while (rc == SSH_AGAIN) {
+		int64_t rem = deadline - rfx_mono_ms();
+		if (rem <= 0 ||
+		    (ssh_event_dopoll(ev, (int)(rem < EXEC_SSH_SLICE_MS ? rem : EXEC_SSH_SLICE_MS)) ==
+			 SSH_ERROR &&
+		     !ssh_is_connected(s)))
+			break;
+		rc = ssh_channel_open_session(ch);
+	}
+	ssh_set_blocking(s, 1);
+	return rc;
+}
+
+static exec_chan_result exec_ssh_channel(ssh_session s, const char *cmd, int64_t open_ms, int64_t deadline_ms,
 					 const exec_req *req, exec_chan *st, char *err, size_t errlen)
 {
 	exec_chan_result res = CHAN_OPEN_FAILED;
-	ssh_event ev = NULL;
+	bool refused = false;
 	struct ssh_channel_callbacks_struct cb = {
 	    .userdata = st,
 	    .channel_data_function = exec_ssh_on_data,
@@ -132,13 +157,15 @@ static exec_chan_result exec_ssh_channel(ssh_session s, const char *cmd, int64_t
 	    .channel_exit_signal_function = exec_ssh_on_exit_signal,
 	};
 	ssh_callbacks_init(&cb);
+	ssh_event ev = ssh_event_new();
+	ssh_event_add_session(ev, s);
 	ssh_channel ch = ssh_channel_new(s);
-	if (!ch || ssh_channel_open_session(ch) != SSH_OK) {
+	if (!ch || exec_ssh_open_channel(s, ch, ev, req, open_ms, &refused) != SSH_OK) {
 		snprintf(err, errlen, "cannot open a session channel: %s", ssh_get_error(s));
 		goto out;
 	}
 	ssh_set_channel_callbacks(ch, &cb);
-	if (req->before_exec && req->before_exec(req->ud)) {
+	if (refused) {
 		res = CHAN_NOT_STARTED;
 		goto out;
 	}
@@ -147,18 +174,14 @@ static exec_chan_result exec_ssh_channel(ssh_session s, const char *cmd, int64_t
 		snprintf(err, errlen, "exec request refused: %s", ssh_get_error(s));
 		goto out;
 	}
-	ev = ssh_event_new();
-	ssh_event_add_session(ev, s);
 	res = exec_ssh_wait(s, ev, st, deadline_ms, req->cancel);
 	if (res == CHAN_TIMEOUT || res == CHAN_CANCELLED)
 		exec_ssh_stop(s, ch, ev, st);
 	if (res == CHAN_ERROR)
 		snprintf(err, errlen, "connection lost: %s", ssh_get_error(s));
 out:
-	if (ev) {
-		ssh_event_remove_session(ev, s);
-		ssh_event_free(ev);
-	}
+	ssh_event_remove_session(ev, s);
+	ssh_event_free(ev);
 	if (ch) {
 		if (ssh_channel_is_open(ch))
 			ssh_channel_close(ch);
@@ -199,12 +222,14 @@ static bool exec_ssh_chan_fail(exec_chan_result cr, const char *what, const char
 
 /* Runs command then verify on s. Returns whether the session may be reused; *open_failed asks for a retry on
  * a fresh connection (a warm one the server had already dropped). */
-static bool exec_ssh_session(ssh_session s, const exec_req *req, exec_res *res, bool *open_failed)
+static bool exec_ssh_session(ssh_session s, const exec_req *req, int64_t open_ms, exec_res *res,
+			     bool *open_failed)
 {
 	char err[256] = "";
 	int64_t t0 = rfx_mono_ms(), deadline = t0 + req->timeout_ms;
 	exec_chan st = {.out = &res->out, .err = &res->err, .exit_status = -1};
-	exec_chan_result cr = exec_ssh_channel(s, req->command, deadline, req, &st, err, sizeof(err));
+	exec_chan_result cr =
+	    exec_ssh_channel(s, req->command, open_ms, deadline, req, &st, err, sizeof(err));
 	*open_failed = cr == CHAN_OPEN_FAILED;
 	res->duration_ms = (double)(rfx_mono_ms() - t0);
 	if (cr)
@@ -223,7 +248,7 @@ static bool exec_ssh_session(ssh_session s, const exec_req *req, exec_res *res, 
 		exec_chan vs = {.out = &res->verify_out, .err = &res->verify_out, .exit_status = -1};
 		exec_req vreq = *req;
 		vreq.before_exec = NULL; /* the run's start is durable already */
-		cr = exec_ssh_channel(s, req->verify, deadline, &vreq, &vs, err, sizeof(err));
+		cr = exec_ssh_channel(s, req->verify, open_ms, deadline, &vreq, &vs, err, sizeof(err));
 		res->duration_ms = (double)(rfx_mono_ms() - t0);
 		if (cr)
 			return exec_ssh_chan_fail(cr, "verify", err, req->timeout_ms, res);
@@ -252,7 +277,7 @@ static void exec_ssh_run(void *ctx, const exec_req *req, exec_res *res)
 			exec_res_fail(res, ACTION_FAILED, reason, "%s", err);
 			return;
 		}
-		bool healthy = exec_ssh_session(c->s, req, res, &open_failed);
+		bool healthy = exec_ssh_session(c->s, req, x->open_ms, res, &open_failed);
 		sshpool_put(x->pool, c, healthy && res->state != ACTION_TIMEOUT);
 		if (!(open_failed && reused))
 			return;
@@ -266,6 +291,7 @@ static rfx_err exec_ssh_open(const ah_config *cfg, void **ctx, char *err, size_t
 {
 	exec_ssh *x = rfx_calloc(1, sizeof(*x));
 	x->output_max = (size_t)cfg->output_max_bytes;
+	x->open_ms = cfg->ssh_connect_timeout;
 	ssh_init();
 	rfx_err rc = sshpool_open(cfg, &x->pool, err, errlen);
 	if (rc) {

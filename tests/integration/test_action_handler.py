@@ -166,10 +166,65 @@ def test_runs_on_every_target_and_records_the_result(handler, sshd):
     started = [l for l in handler.log_records() if l.get("msg") == "action started"
                and l.get("action_id") == body["action_id"]]
     assert sorted(l["target"] for l in started) == sorted(body["targets"])
+    # action.finished is emitted once the final state is on disk, which may be just after the log line.
+    wait_for(lambda: any(x["type"] == "action.finished" and x.get("action_id") == body["action_id"]
+                         for x in handler.audit()), what="action.finished audit record")
     types = [x["type"] for x in handler.audit() if x.get("action_id") == body["action_id"]]
     assert types.count("action.queued") == 1 and types.count("action.started") == 2
     assert types.count("action.finished") == 1
     assert handler.metric("reflex_actions_total", 'state="succeeded"') >= 1
+
+
+def test_queued_runs_on_one_target_run_one_at_a_time_in_order(handler, sshd):
+    """Runs waiting for the same target start one after another, in the order they were accepted, never two at
+    once; each gets its own result and its own action.finished record."""
+    log = sshd.scratch / "order"
+    bodies = [action([sshd.target(0)], f"echo start {i} >> {log}; sleep 0.05; echo end {i} >> {log}")
+              for i in range(5)]
+    for b in bodies:
+        assert handler.post(b).status == 202
+    for b in bodies:
+        assert handler.wait_final(b["action_id"])["state"] == "succeeded"
+    expected = "".join(f"start {i}\nend {i}\n" for i in range(5))
+    assert log.read_text() == expected, "one run at a time on a target, in order"
+    ids = {b["action_id"] for b in bodies}
+    wait_for(lambda: len({x["action_id"] for x in handler.audit()
+                          if x["type"] == "action.finished" and x.get("action_id") in ids}) == 5,
+             what="action.finished for every run")
+    finished = [x for x in handler.audit() if x["type"] == "action.finished" and x.get("action_id") in ids]
+    assert len(finished) == 5 and all(x["state"] == "succeeded" for x in finished)
+
+
+def sshd_connection_pids(srv):
+    """The processes the sshd listener forked for its connections (by parent pid)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rpartition(")")[2].split()[1]) == srv.proc.pid:
+                    pids.append(int(d.name))
+            except (OSError, ValueError):
+                pass
+    return pids
+
+
+def test_a_pooled_connection_that_died_is_replaced_without_failing_the_action(handler, sshd):
+    """A warm connection that the target dropped while idle (sshd restarted, a reboot, a firewall) costs a new
+    connection, not a failed action, and the command still runs exactly once."""
+    log = sshd.scratch / "runs"
+    first = action([sshd.target(0)], f"echo one >> {log}")
+    assert handler.post(first).status == 202
+    assert handler.wait_final(first["action_id"])["state"] == "succeeded"
+    pids = wait_for(lambda: sshd_connection_pids(sshd), what="the pooled connection's sshd process")
+    for pid in pids:  # the server side of the idle pooled connection goes away
+        os.kill(pid, 15)
+    wait_for(lambda: not sshd_connection_pids(sshd), what="the connection's sshd process to exit")
+    second = action([sshd.target(0)], f"echo two >> {log}")
+    assert handler.post(second).status == 202
+    a = handler.wait_final(second["action_id"])
+    assert a["state"] == "succeeded", a
+    assert log.read_text() == "one\ntwo\n"
+    assert sshd_connection_pids(sshd), "a new connection replaced the dead one"
 
 
 def test_failed_command_records_exit_status(handler, sshd):
