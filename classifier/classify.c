@@ -264,6 +264,7 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 		return duplicate_entry(app, ev, dup_of);
 	if (act) {
 		metrics_inc(m_events[ev->source]);
+		audit_hold(); /* event.received and event.classified go to the file in one write */
 		audit_event("event.received", ev, NULL, NULL);
 		if (app->topo) {
 			if (ev->state == EV_OPEN)
@@ -293,6 +294,7 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 		double ms = (rfx_mono_sec() - t0) * 1000.0;
 		log_decisions(ev, decisions, ms);
 		audit_event("event.classified", ev, decisions, impact);
+		audit_release();
 		metrics_observe(m_seconds, ms / 1000.0);
 	}
 	if (impact)

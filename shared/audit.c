@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,12 @@ rfx_err (*audit_kafka_open_fn)(const cfg_common *cfg, audit_sink *out, char *err
 extern const char audit_kafka_linked;
 static const char *const audit_kafka_ref __attribute__((used)) = &audit_kafka_linked;
 
-static pthread_mutex_t audit_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Writers share it (each sink orders its own writes: O_APPEND for the file, the Kafka sink's mutex); opening,
+ * replacing and shutting down the sink take it exclusively. */
+static pthread_rwlock_t audit_rw = PTHREAD_RWLOCK_INITIALIZER;
 static audit_sink sink;
 static bool have_sink;
+static bool sink_batches; /* the sink takes several newline-joined records in one write */
 static char audit_svc[64] = "reflex";
 static int64_t last_failure_log_ms;
 
@@ -128,14 +132,15 @@ rfx_err audit_init(const char *svc, const cfg_common *cfg, char *err, size_t err
 	}
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&audit_lock);
+	pthread_rwlock_wrlock(&audit_rw);
 	if (svc)
 		snprintf(audit_svc, sizeof(audit_svc), "%s", svc);
 	audit_sink old = sink;
 	bool had = have_sink;
 	sink = s;
 	have_sink = s.ops != NULL;
-	pthread_mutex_unlock(&audit_lock);
+	__atomic_store_n(&sink_batches, s.ops == &file_ops, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&audit_rw);
 	if (had && old.ops->close)
 		old.ops->close(old.ctx);
 	LOG_INFO("audit sink", "sink", have_sink ? s.ops->name : "none", "path",
@@ -165,38 +170,51 @@ static cJSON *build_record(const char *type, cJSON *fields)
 	return rec;
 }
 
-/* Called under audit_lock; the handles are cached so the registry is searched once per sink and result. */
-static void count(const char *sink_name, const char *result)
+/* Metric handles per sink and result, found without a lock once registered (a handful exist). */
+static struct {
+	const char *sink, *result;
+	metric *_Atomic m;
+} count_cache[8];
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_n(const char *sink_name, const char *result, double n)
 {
-	static struct {
-		const char *sink, *result;
-		metric *m;
-	} cache[8];
-	size_t i;
-	for (i = 0; i < RFX_ARRAY_LEN(cache) && cache[i].m; i++)
-		if (cache[i].sink == sink_name && strcmp(cache[i].result, result) == 0)
+	for (size_t i = 0; i < RFX_ARRAY_LEN(count_cache); i++) {
+		metric *m = atomic_load_explicit(&count_cache[i].m, memory_order_acquire);
+		if (!m)
 			break;
-	if (i < RFX_ARRAY_LEN(cache) && cache[i].m) {
-		metrics_inc(cache[i].m);
-		return;
+		if (count_cache[i].sink == sink_name && strcmp(count_cache[i].result, result) == 0) {
+			metrics_add(m, n);
+			return;
+		}
 	}
 	char labels[96];
 	snprintf(labels, sizeof(labels), "sink=\"%s\",result=\"%s\"", sink_name, result);
 	metric *m = metrics_counter("reflex_audit_records_total", labels, "Audit records by sink and result");
-	if (i < RFX_ARRAY_LEN(cache)) {
-		cache[i].sink = sink_name;
-		cache[i].result = result;
-		cache[i].m = m;
+	pthread_mutex_lock(&count_lock);
+	for (size_t i = 0; i < RFX_ARRAY_LEN(count_cache); i++) {
+		metric *have = atomic_load_explicit(&count_cache[i].m, memory_order_relaxed);
+		if (have == m)
+			break;
+		if (!have) {
+			count_cache[i].sink = sink_name;
+			count_cache[i].result = result;
+			atomic_store_explicit(&count_cache[i].m, m, memory_order_release);
+			break;
+		}
 	}
-	metrics_inc(m);
+	pthread_mutex_unlock(&count_lock);
+	metrics_add(m, n);
 }
 
 static void log_failure(const char *sink_name, rfx_err rc)
 {
 	int64_t now = rfx_mono_ms();
-	if (now - last_failure_log_ms < 60000 && last_failure_log_ms)
+	int64_t last = __atomic_load_n(&last_failure_log_ms, __ATOMIC_RELAXED);
+	if ((now - last < 60000 && last) ||
+	    !__atomic_compare_exchange_n(&last_failure_log_ms, &last, now, false, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED))
 		return;
-	last_failure_log_ms = now;
 	LOG_WARN("audit write failed", "sink", sink_name, "error", rfx_strerror(rc));
 }
 
@@ -205,11 +223,12 @@ bool audit_enabled(void)
 	return __atomic_load_n(&have_sink, __ATOMIC_RELAXED);
 }
 
-/* Hands one complete record to the sink and counts it. */
-static void deliver(const char *key, const char *json, size_t len, rfx_err build_rc)
+/* Hands n complete records (n > 1 only for a sink that takes newline-joined lines) to the sink and counts
+ * them. */
+static void deliver_n(const char *key, const char *json, size_t len, rfx_err build_rc, size_t n)
 {
 	const char *name = "none", *result = "skipped";
-	pthread_mutex_lock(&audit_lock);
+	pthread_rwlock_rdlock(&audit_rw);
 	if (have_sink) {
 		name = sink.ops->name;
 		rfx_err rc = build_rc ? build_rc : sink.ops->write(sink.ctx, key, json, len);
@@ -217,8 +236,13 @@ static void deliver(const char *key, const char *json, size_t len, rfx_err build
 		if (rc)
 			log_failure(name, rc);
 	}
-	count(name, result);
-	pthread_mutex_unlock(&audit_lock);
+	pthread_rwlock_unlock(&audit_rw);
+	count_n(name, result, (double)n);
+}
+
+static void deliver(const char *key, const char *json, size_t len, rfx_err build_rc)
+{
+	deliver_n(key, json, len, build_rc, 1);
 }
 
 void audit_emit(const char *type, cJSON *fields)
@@ -240,6 +264,9 @@ void audit_emit(const char *type, cJSON *fields)
 typedef struct audit_tls {
 	rfx_buf rec;
 	rfx_buf fields;
+	rfx_buf held; /* records held by audit_hold, newline-joined */
+	size_t nheld;
+	bool holding;
 } audit_tls;
 
 static pthread_key_t tls_key;
@@ -250,6 +277,7 @@ static void tls_free(void *p)
 	audit_tls *t = p;
 	buf_free(&t->rec);
 	buf_free(&t->fields);
+	buf_free(&t->held);
 	free(t);
 }
 
@@ -265,9 +293,10 @@ static audit_tls *tls_get(void)
 	audit_tls *t = pthread_getspecific(tls_key);
 	if (t)
 		return t;
-	t = rfx_malloc(sizeof(*t));
+	t = rfx_calloc(1, sizeof(*t));
 	buf_init(&t->rec, AUDIT_MAX_RECORD);
 	buf_init(&t->fields, AUDIT_MAX_RECORD);
+	buf_init(&t->held, AUDIT_MAX_RECORD);
 	pthread_setspecific(tls_key, t);
 	return t;
 }
@@ -346,23 +375,65 @@ static rfx_err build_raw(rfx_buf *b, const char *type, const char *fields_json, 
 	return rc;
 }
 
+static void release_held(audit_tls *t)
+{
+	if (t->nheld)
+		deliver_n(NULL, t->held.data, t->held.len, RFX_OK, t->nheld);
+	t->nheld = 0;
+	tls_trim(&t->held);
+}
+
+/* A held record joins the thread's others when the sink writes lines (the file sink: one write() for all). */
+static bool hold_record(audit_tls *t, const rfx_buf *rec)
+{
+	if (!t->holding || !__atomic_load_n(&sink_batches, __ATOMIC_RELAXED))
+		return false;
+	size_t mark = t->held.len;
+	if (t->nheld && buf_putc(&t->held, '\n')) {
+		release_held(t);
+		return false;
+	}
+	if (buf_append(&t->held, rec->data, rec->len)) {
+		t->held.len = mark;
+		release_held(t);
+		return false;
+	}
+	t->nheld++;
+	return true;
+}
+
 void audit_emit_raw(const char *type, const char *key, const char *fields_json, size_t len)
 {
-	rfx_buf *b = &tls_get()->rec;
+	audit_tls *t = tls_get();
+	rfx_buf *b = &t->rec;
 	tls_trim(b);
 	rfx_err rc = fields_json ? build_raw(b, type ? type : "unknown", fields_json, len) : RFX_ERR_LIMIT;
-	deliver(key, b->data, b->len, rc);
+	if (rc || !hold_record(t, b))
+		deliver(key, b->data, b->len, rc);
 	tls_trim(b);
+}
+
+void audit_hold(void)
+{
+	tls_get()->holding = true;
+}
+
+void audit_release(void)
+{
+	audit_tls *t = tls_get();
+	t->holding = false;
+	release_held(t);
 }
 
 void audit_shutdown(int flush_timeout_ms)
 {
-	pthread_mutex_lock(&audit_lock);
+	pthread_rwlock_wrlock(&audit_rw);
 	audit_sink s = sink;
 	bool had = have_sink;
 	have_sink = false;
+	__atomic_store_n(&sink_batches, false, __ATOMIC_RELAXED);
 	memset(&sink, 0, sizeof(sink));
-	pthread_mutex_unlock(&audit_lock);
+	pthread_rwlock_unlock(&audit_rw);
 	if (!had)
 		return;
 	if (s.ops->flush)

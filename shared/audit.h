@@ -38,6 +38,12 @@ void audit_emit(const char *type, cJSON *fields);
  * hit): nothing is written and the record is counted as an error. key: the partitioning key (the record's
  * source_id), may be NULL. */
 void audit_emit_raw(const char *type, const char *key, const char *fields_json, size_t len);
+/* Between audit_hold and audit_release, this thread's audit_emit_raw records are kept and handed to the sink
+ * together at the release when the sink writes lines (the file sink: one write() for all of them, still one
+ * line per record); other sinks get each record at once. Used for the records of one request, which is not
+ * answered before the release. */
+void audit_hold(void);
+void audit_release(void);
 /* A per-thread scratch buffer, emptied, for building fields_json; valid until the thread's next call. */
 rfx_buf *audit_fields_buf(void);
 /* Append s as a JSON string, quoted and escaped byte for byte as cJSON prints it. */

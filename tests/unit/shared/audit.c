@@ -283,6 +283,45 @@ static void test_emit_raw_threads(void **state)
 	free(path);
 }
 
+/* Held records reach the file only at the release, as one line each, in order, and are counted. */
+static void test_hold_release(void **state)
+{
+	char *path = rfx_asprintf("%s/held.jsonl", dir);
+	cfg_common cfg = {.audit_file = path};
+	char err[256] = "";
+	assert_int_equal(audit_init("classifier", &cfg, err, sizeof(err)), RFX_OK);
+	double ok0 = counted("file", "ok");
+	audit_hold();
+	audit_emit_raw("event.received", "k1", "\"n\":1", 5);
+	audit_emit_raw("event.classified", "k1", "\"n\":2", 5);
+	char *data = NULL;
+	size_t len = 0;
+	assert_int_equal(rfx_read_file(path, 1 << 24, &data, &len), RFX_OK);
+	assert_int_equal(len, 0); /* nothing written while held */
+	free(data);
+	audit_release();
+	audit_emit_raw("after", "k1", "\"n\":3", 5); /* not held: written at once */
+	assert_int_equal(rfx_read_file(path, 1 << 24, &data, &len), RFX_OK);
+	const char *types[] = {"event.received", "event.classified", "after"};
+	size_t lines = 0;
+	for (char *line = data, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
+		*nl = '\0';
+		cJSON *j = cJSON_Parse(line);
+		assert_non_null(j);
+		assert_true(lines < 3);
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "type")), types[lines]);
+		assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "n")), (double)lines + 1);
+		cJSON_Delete(j);
+	}
+	assert_int_equal(lines, 3);
+	assert_true(counted("file", "ok") - ok0 == 3.0);
+	audit_hold();
+	audit_release(); /* nothing held: nothing written */
+	audit_shutdown(1000);
+	free(data);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +334,7 @@ int main(void)
 	    cmocka_unit_test(test_put_members),
 	    cmocka_unit_test(test_emit_raw_equals_emit),
 	    cmocka_unit_test(test_emit_raw_threads),
+	    cmocka_unit_test(test_hold_release),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
