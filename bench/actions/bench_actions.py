@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import selectors
+import shutil
 import socket
 import statistics
 import sys
@@ -269,6 +270,7 @@ def main():
     finally:
         h.stop(check=False)
         srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
     with open(OUT, "a") as f:
         for line in lines:
             f.write(line + "\n")
