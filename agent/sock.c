@@ -25,11 +25,11 @@ void sock_list_reset(sock_list *l)
 	l->dropped = 0;
 }
 
-bool sock_list_push(sock_list *l, const sock_entry *e)
+sock_entry *sock_list_add(sock_list *l)
 {
 	if (l->n >= l->max) {
 		l->dropped++;
-		return false;
+		return NULL;
 	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
@@ -38,8 +38,15 @@ bool sock_list_push(sock_list *l, const sock_entry *e)
 		l->v = rfx_realloc(l->v, cap * sizeof(*l->v));
 		l->cap = cap;
 	}
-	l->v[l->n++] = *e;
-	return true;
+	return &l->v[l->n++];
+}
+
+bool sock_list_push(sock_list *l, const sock_entry *e)
+{
+	sock_entry *slot = sock_list_add(l);
+	if (slot)
+		*slot = *e;
+	return slot != NULL;
 }
 
 void sock_addr_set(uint8_t out[16], int family, const void *addr)

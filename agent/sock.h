@@ -34,6 +34,8 @@ void sock_list_free(sock_list *l);
 void sock_list_reset(sock_list *l);
 /* Appends e; false (and dropped++) when the list is full. */
 bool sock_list_push(sock_list *l, const sock_entry *e);
+/* Room for one more entry, which the caller fills in; NULL (and dropped++) when the list is full. */
+sock_entry *sock_list_add(sock_list *l);
 
 /* Stores an address of family AF_INET (4 bytes) or AF_INET6 (16 bytes) in the 16-byte form. */
 void sock_addr_set(uint8_t out[16], int family, const void *addr);

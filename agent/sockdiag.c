@@ -1,5 +1,5 @@
-/* sockdiag.c -- netlink sock_diag dump of TCP sockets: one request per family, records parsed into
- * sock_entry. */
+/* sockdiag.c -- netlink sock_diag dump of TCP sockets: one request for both families (one per family where
+ * the kernel refuses it), records parsed into sock_entry. */
 #include "sockdiag.h"
 
 #include <errno.h>
@@ -18,18 +18,17 @@
 
 static void sockdiag_record(const struct inet_diag_msg *m, sock_list *out)
 {
-	sock_entry e = {0};
 	int family = m->idiag_family;
-	if (family != AF_INET && family != AF_INET6)
+	sock_entry *e;
+	if ((family != AF_INET && family != AF_INET6) || !(e = sock_list_add(out)))
 		return;
-	sock_addr_set(e.laddr, family, m->id.idiag_src);
-	sock_addr_set(e.raddr, family, m->id.idiag_dst);
-	e.lport = ntohs(m->id.idiag_sport);
-	e.rport = ntohs(m->id.idiag_dport);
-	e.state = m->idiag_state;
-	e.uid = m->idiag_uid;
-	e.inode = m->idiag_inode;
-	sock_list_push(out, &e);
+	sock_addr_set(e->laddr, family, m->id.idiag_src);
+	sock_addr_set(e->raddr, family, m->id.idiag_dst);
+	e->lport = ntohs(m->id.idiag_sport);
+	e->rport = ntohs(m->id.idiag_dport);
+	e->state = m->idiag_state;
+	e->uid = m->idiag_uid;
+	e->inode = m->idiag_inode;
 }
 
 rfx_err sockdiag_parse(const void *buf, size_t len, sock_list *out, bool *done)
