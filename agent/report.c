@@ -126,18 +126,27 @@ static void build_services(report_state *out, const listeners *l, const sock_lis
 /* Connection entries collapsed while the sockets are read: a hash of the key (direction, remote host, port)
  * over the few entries a host has, instead of one entry per socket sorted afterwards. */
 typedef struct conn_table {
-	report_conn *v; /* in order of first appearance */
+	report_conn *v;	  /* in order of first appearance */
+	const char **src; /* per entry: the owner's name its process was copied from, a quick equality test */
 	size_t n, cap;
 	uint32_t *slots; /* index in v + 1; 0: empty */
 	size_t nslots;	 /* power of two, at least twice n */
 } conn_table;
 
-static size_t conn_hash(const report_conn *c)
+/* One established socket's key; proc is the socket's own owner (NULL: unknown). */
+typedef struct conn_key {
+	uint8_t dir;
+	const uint8_t *addr;
+	uint16_t port;
+	const char *proc;
+} conn_key;
+
+static size_t conn_hash(uint8_t dir, const uint8_t addr[16], uint16_t port)
 {
 	uint64_t a, b;
-	memcpy(&a, c->addr, 8);
-	memcpy(&b, c->addr + 8, 8);
-	uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b + ((uint64_t)c->port << 1 | c->dir));
+	memcpy(&a, addr, 8);
+	memcpy(&b, addr + 8, 8);
+	uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b + ((uint64_t)port << 1 | dir));
 	h *= 0xbf58476d1ce4e5b9ULL;
 	return (size_t)(h ^ (h >> 31));
 }
@@ -148,53 +157,65 @@ static void conn_table_rehash(conn_table *t, size_t nslots)
 	t->nslots = nslots;
 	t->slots = rfx_calloc(nslots, sizeof(*t->slots));
 	for (size_t i = 0; i < t->n; i++) {
-		size_t k = conn_hash(&t->v[i]) & (nslots - 1);
+		size_t k = conn_hash(t->v[i].dir, t->v[i].addr, t->v[i].port) & (nslots - 1);
 		while (t->slots[k])
 			k = (k + 1) & (nslots - 1);
 		t->slots[k] = (uint32_t)i + 1;
 	}
 }
 
-/* Adds one socket's entry: a new key is appended; an existing one counts it, and an inbound entry without a
- * process takes this socket's (the first named in dump order, as a stable sort by key would give). */
-static void conn_table_add(conn_table *t, const report_conn *c)
+/* Whether a stored (truncated) process name is the one proc would be stored as. */
+static bool process_is(const char stored[REPORT_PROC_MAX], const char *stored_src, const char *proc)
 {
-	size_t mask = t->nslots - 1, k = conn_hash(c) & mask;
+	if (proc == stored_src)
+		return true;
+	if (!proc)
+		return stored[0] == '\0';
+	size_t n = strnlen(proc, REPORT_PROC_MAX - 1);
+	return stored[n] == '\0' && !memcmp(stored, proc, n);
+}
+
+static bool conn_matches(const conn_table *t, uint32_t i, const conn_key *k)
+{
+	const report_conn *e = &t->v[i];
+	return e->dir == k->dir && e->port == k->port && !memcmp(e->addr, k->addr, 16) &&
+	       (k->dir == REPORT_IN || process_is(e->process, t->src[i], k->proc));
+}
+
+/* Counts one socket: a new key is appended; an existing one counts it, and an inbound entry without a process
+ * takes this socket's (the first named in dump order, as a stable sort by key would give). An inbound
+ * socket without a known owner is named after the listener's. */
+static void conn_table_add(conn_table *t, const conn_key *key, const char *listener_proc)
+{
+	const char *proc = key->dir == REPORT_IN && !key->proc ? listener_proc : key->proc;
+	size_t mask = t->nslots - 1, k = conn_hash(key->dir, key->addr, key->port) & mask;
 	for (; t->slots[k]; k = (k + 1) & mask) {
-		report_conn *e = &t->v[t->slots[k] - 1];
-		if (conn_key_cmp(e, c))
+		uint32_t i = t->slots[k] - 1;
+		if (!conn_matches(t, i, key))
 			continue;
-		e->count++;
-		if (!e->process[0])
-			memcpy(e->process, c->process, REPORT_PROC_MAX);
+		t->v[i].count++;
+		if (!t->v[i].process[0]) {
+			set_process(t->v[i].process, proc);
+			t->src[i] = proc;
+		}
 		return;
 	}
 	if (t->n == t->cap) {
 		t->cap *= 2;
 		t->v = rfx_realloc(t->v, t->cap * sizeof(*t->v));
+		t->src = rfx_realloc(t->src, t->cap * sizeof(*t->src));
 	}
-	t->v[t->n] = *c;
+	report_conn *e = &t->v[t->n];
+	memset(e, 0, sizeof(*e));
+	e->dir = key->dir;
+	memcpy(e->addr, key->addr, 16);
+	e->port = key->port;
+	e->count = 1;
+	set_process(e->process, proc);
+	t->src[t->n] = proc;
 	t->slots[k] = (uint32_t)++t->n;
 	if (t->n * 2 > t->nslots)
 		conn_table_rehash(t, t->nslots * 2);
-}
-
-static void conn_from_socket(report_conn *c, const sock_entry *s, const sock_entry *listener,
-			     const sock_list *socks, const char *const *owners)
-{
-	const char *proc = owner_at(socks, owners, s);
-	memset(c, 0, sizeof(*c));
-	memcpy(c->addr, s->raddr, 16);
-	c->count = 1;
-	if (listener) {
-		c->dir = REPORT_IN;
-		c->port = s->lport;
-		set_process(c->process, proc ? proc : owner_at(socks, owners, listener));
-	} else {
-		c->dir = REPORT_OUT;
-		c->port = s->rport;
-		set_process(c->process, proc);
-	}
 }
 
 static void conns_cap(report_state *out, size_t max)
@@ -212,18 +233,23 @@ static void build_conns(report_state *out, const sock_list *socks, const listene
 {
 	conn_table t = {.cap = 64};
 	t.v = rfx_malloc(t.cap * sizeof(*t.v));
+	t.src = rfx_malloc(t.cap * sizeof(*t.src));
 	conn_table_rehash(&t, 128);
 	for (size_t i = 0; i < socks->n; i++) {
 		const sock_entry *s = &socks->v[i];
-		report_conn c;
 		if (s->state != SOCK_TCP_ESTABLISHED)
 			continue;
-		if (sock_addr_is_loopback(s->raddr) && !o->include_loopback)
+		if (!o->include_loopback && sock_addr_is_loopback(s->raddr))
 			continue;
-		conn_from_socket(&c, s, listener_for(l, s), socks, owners);
-		conn_table_add(&t, &c);
+		const sock_entry *listener = listener_for(l, s);
+		conn_key k = {.dir = listener ? REPORT_IN : REPORT_OUT,
+			      .addr = s->raddr,
+			      .port = listener ? s->lport : s->rport,
+			      .proc = owners[i]};
+		conn_table_add(&t, &k, listener ? owner_at(socks, owners, listener) : NULL);
 	}
 	free(t.slots);
+	free(t.src);
 	out->conns = t.v;
 	out->nconns = t.n;
 	qsort(out->conns, out->nconns, sizeof(*out->conns), conn_qsort_cmp);
