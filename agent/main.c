@@ -378,8 +378,9 @@ int main(int argc, char **argv)
 	log_level lvl = LOG_LEVEL_INFO;
 	log_level_parse(a.cfg.common.log_level, &lvl);
 	log_init("agent", lvl);
-	/* Per-scan arrays of tens of thousands of sockets are mmapped and unmapped, never left in the heap
-	 * (glibc would otherwise raise the threshold after the first free and keep them resident). */
+	/* Arrays of tens of thousands of sockets are mmapped, so that those freed (the inode cache's after a
+	 * compaction, the lists after a burst of sockets) go back to the system at once (glibc would
+	 * otherwise raise the threshold after the first free and keep them resident). */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	httpc_global_init();
 	if (agent_setup(&a) == RFX_OK)

@@ -216,7 +216,8 @@ static void inodes_compact(procfd_cache *c)
 	c->capinodes = c->nlive + 64;
 	c->inodes = rfx_malloc(c->capinodes * sizeof(*c->inodes));
 	c->ninodes = 0;
-	imap_clear(&c->inode_index);
+	imap_free(&c->inode_index);
+	imap_reserve(&c->inode_index, c->capinodes);
 	for (size_t i = 0; i < c->norder; i++) {
 		uint32_t k = c->order[i];
 		if (k == NO_INFO || old[k].pos != i)
@@ -239,8 +240,10 @@ static void order_swap(procfd_cache *c, size_t n)
 	c->prev = c->order;
 	c->nprev = c->norder;
 	c->order = t;
-	if (n > c->caporder) {
-		c->caporder = n + n / 4;
+	size_t need = n > c->nprev ? n : c->nprev;
+	/* grown by a quarter ahead; given back when a burst of sockets is over */
+	if (need > c->caporder || (c->caporder > 4096 && need * 4 < c->caporder)) {
+		c->caporder = need + need / 4 + 64;
 		c->order = rfx_realloc(c->order, c->caporder * sizeof(*c->order));
 		c->prev = rfx_realloc(c->prev, c->caporder * sizeof(*c->prev));
 	}

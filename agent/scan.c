@@ -61,8 +61,9 @@ static rfx_err list_sockets(scan_ctx *s, scan_stats *st, char *err, size_t errle
 /* The owner of each socket, by position (kept between scans: about as many sockets each time). */
 static const char *const *owners(scan_ctx *s)
 {
-	if (s->socks.n > s->capowners) {
-		s->capowners = s->socks.n + s->socks.n / 4;
+	size_t n = s->socks.n;
+	if (n > s->capowners || (s->capowners > 4096 && n * 4 < s->capowners)) {
+		s->capowners = n + n / 4 + 64;
 		s->owners = rfx_realloc(s->owners, s->capowners * sizeof(*s->owners));
 	}
 	procfd_owners(s->fds, s->socks.n, s->owners);
