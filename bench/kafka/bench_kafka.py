@@ -23,6 +23,8 @@ DUR = int(os.environ.get("BENCH_DURATION", "10"))
 CONN = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 RECORDS = int(os.environ.get("BENCH_RECORDS", "200000"))
+# production: the broker JVM options of Kafka's own start scripts (C2 JIT, G1); test: the test suite's quick-start ones.
+BROKER_JVM = os.environ.get("BENCH_BROKER_JVM", "production")
 OUT = ROOT / "bench" / "kafka" / "results.txt"
 
 
@@ -137,9 +139,11 @@ def main():
         rules = work / "rules"
         subprocess.run([sys.executable, str(ROOT / "bench" / "classifier" / "gen_rules.py"), "100", str(rules)],
                        check=True)
-        broker = KafkaBroker(work).start()
+        jvm = KafkaBroker.TEST_JVM if BROKER_JVM == "test" else KafkaBroker.PRODUCTION_JVM
+        broker = KafkaBroker(work, jvm=jvm).start()
         lines = [f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cores, "
-                 f"one local broker (Kafka {kafka_version()}), wrk -t2 -c{CONN} -d{DUR}s, 100 rules"]
+                 f"one local broker (Kafka {kafka_version()}, {BROKER_JVM} JVM options), "
+                 f"wrk -t2 -c{CONN} -d{DUR}s, 100 rules"]
         print(lines[0], flush=True)
         try:
             for count in (RECORDS // 4, RECORDS):
