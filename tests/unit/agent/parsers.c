@@ -9,6 +9,7 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -187,8 +188,24 @@ static int listen6(uint64_t *inode, uint16_t *port)
 	return fd;
 }
 
+/* The thread's effective capabilities, as /proc shows them. */
+static void cap_eff(char out[32])
+{
+	char line[128];
+	FILE *f = fopen("/proc/thread-self/status", "r");
+	assert_non_null(f);
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "CapEff:", 7))
+			snprintf(out, 32, "%.30s", line + 7);
+	}
+	fclose(f);
+	assert_true(out[0] != '\0');
+}
+
 static void test_sockdiag_live(void **state)
 {
+	char caps[32], caps_after[32];
 	live lv;
 	sock_list l;
 	char err[256] = "";
@@ -197,7 +214,10 @@ static void test_sockdiag_live(void **state)
 	int fd6 = listen6(&ino6, &port6);
 	live_open(&lv);
 	sock_list_init(&l, 0);
+	cap_eff(caps);
 	assert_int_equal(sockdiag_scan(&l, err, sizeof(err)), RFX_OK);
+	cap_eff(caps_after);
+	assert_string_equal(caps, caps_after); /* CAP_NET_ADMIN, set aside for the dump, is back */
 	expect_live(&l, &lv);
 	bool seen6 = false;
 	for (size_t i = 0; i < l.n; i++) {
