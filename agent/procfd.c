@@ -531,16 +531,23 @@ const char *procfd_owner(const procfd_cache *c, uint64_t inode, uint32_t *pid_ou
 
 void procfd_owners(const procfd_cache *c, size_t n, const char **out)
 {
-	uint32_t last_pid = 0;
-	const char *last = NULL;
+	/* a few processes own most sockets, interleaved in the list: remember their names by pid */
+	struct {
+		uint32_t pid;
+		const char *name;
+	} seen[16] = {{0}};
 	for (size_t i = 0; i < n; i++) {
 		uint32_t k = i < c->norder ? c->order[i] : NO_INFO;
 		uint32_t pid = k != NO_INFO ? c->inodes[k].pid : 0;
-		if (pid && pid != last_pid) {
+		out[i] = NULL;
+		if (!pid)
+			continue;
+		size_t h = pid & 15;
+		if (seen[h].pid != pid) {
 			proc_info *p = proc_get(c, pid);
-			last_pid = pid;
-			last = p && p->comm[0] ? p->comm : NULL;
+			seen[h].pid = pid;
+			seen[h].name = p && p->comm[0] ? p->comm : NULL;
 		}
-		out[i] = pid ? last : NULL;
+		out[i] = seen[h].name;
 	}
 }

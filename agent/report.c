@@ -46,15 +46,20 @@ static void set_process(char dst[REPORT_PROC_MAX], const char *src)
 	dst[n] = '\0';
 }
 
+typedef struct listener {
+	const sock_entry *s;
+	bool any; /* bound to 0.0.0.0 or ::, which also takes IPv4 on a dual-stack socket */
+} listener;
+
 typedef struct listeners {
-	const sock_entry **v; /* sorted by port */
+	listener *v; /* sorted by port */
 	size_t n;
 } listeners;
 
 static int listener_cmp(const void *a, const void *b)
 {
-	const sock_entry *x = *(const sock_entry *const *)a, *y = *(const sock_entry *const *)b;
-	return (int)x->lport - (int)y->lport;
+	const listener *x = a, *y = b;
+	return (int)x->s->lport - (int)y->s->lport;
 }
 
 /* Sorted by port with a stable sort (glibc's qsort is one), so that the first listener on a port in dump
@@ -71,7 +76,7 @@ static void listeners_collect(listeners *l, const sock_list *socks)
 			cap *= 2;
 			l->v = rfx_realloc(l->v, cap * sizeof(*l->v));
 		}
-		l->v[l->n++] = &socks->v[i];
+		l->v[l->n++] = (listener){.s = &socks->v[i], .any = sock_addr_is_any(socks->v[i].laddr)};
 	}
 	qsort(l->v, l->n, sizeof(*l->v), listener_cmp);
 }
@@ -82,16 +87,14 @@ static const sock_entry *listener_for(const listeners *l, const sock_entry *s)
 	size_t lo = 0, hi = l->n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (l->v[mid]->lport < s->lport)
+		if (l->v[mid].s->lport < s->lport)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (size_t i = lo; i < l->n && l->v[i]->lport == s->lport; i++) {
-		const sock_entry *x = l->v[i];
-		bool v4_any_v6_sock = sock_addr_is_any(x->laddr) && !sock_addr_is_v4(x->laddr);
-		if (sock_addr_is_any(x->laddr) || v4_any_v6_sock || !memcmp(x->laddr, s->laddr, 16))
-			return x;
+	for (size_t i = lo; i < l->n && l->v[i].s->lport == s->lport; i++) {
+		if (l->v[i].any || !memcmp(l->v[i].s->laddr, s->laddr, 16))
+			return l->v[i].s;
 	}
 	return NULL;
 }
@@ -107,7 +110,7 @@ static void build_services(report_state *out, const listeners *l, const sock_lis
 	out->services = rfx_malloc((l->n + 1) * sizeof(*out->services));
 	out->nservices = 0;
 	for (size_t i = 0; i < l->n; i++) {
-		const sock_entry *s = l->v[i];
+		const sock_entry *s = l->v[i].s;
 		const char *proc = owner_at(socks, owners, s);
 		if (sock_addr_is_loopback(s->laddr) && !o->include_loopback)
 			continue;

@@ -49,16 +49,6 @@ bool sock_list_push(sock_list *l, const sock_entry *e)
 	return slot != NULL;
 }
 
-void sock_addr_set(uint8_t out[16], int family, const void *addr)
-{
-	if (family == AF_INET) {
-		memcpy(out, v4_mapped_prefix, 12);
-		memcpy(out + 12, addr, 4);
-		return;
-	}
-	memcpy(out, addr, 16);
-}
-
 bool sock_addr_is_v4(const uint8_t a[16])
 {
 	return memcmp(a, v4_mapped_prefix, 12) == 0;

@@ -3,6 +3,7 @@
 #define AGENT_SOCK_H
 
 #include <netinet/in.h>
+#include <string.h>
 #include "rfx.h"
 
 /* Kernel TCP state numbers (include/net/tcp_states.h). */
@@ -37,8 +38,18 @@ bool sock_list_push(sock_list *l, const sock_entry *e);
 /* Room for one more entry, which the caller fills in; NULL (and dropped++) when the list is full. */
 sock_entry *sock_list_add(sock_list *l);
 
-/* Stores an address of family AF_INET (4 bytes) or AF_INET6 (16 bytes) in the 16-byte form. */
-void sock_addr_set(uint8_t out[16], int family, const void *addr);
+/* Stores an address of family AF_INET (4 bytes) or AF_INET6 (16 bytes) in the 16-byte form (inline: a dump
+ * sets two for every socket). */
+static inline void sock_addr_set(uint8_t out[16], int family, const void *addr)
+{
+	static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (family == AF_INET) {
+		memcpy(out, v4_mapped, 12);
+		memcpy(out + 12, addr, 4);
+		return;
+	}
+	memcpy(out, addr, 16);
+}
 bool sock_addr_is_v4(const uint8_t a[16]);
 bool sock_addr_is_loopback(const uint8_t a[16]);
 bool sock_addr_is_any(const uint8_t a[16]); /* 0.0.0.0 or :: */
