@@ -367,14 +367,14 @@ void history_add_event(history *h, const event *ev, const char *received_at, con
 	if (!rc)
 		rc = buf_puts(b, ",\"received_at\":");
 	if (!rc)
-		rc = event_json_string(b, received_at);
+		rc = jsonw_string(b, received_at);
 	hist_entry ne = {.source_id = rfx_strdup(ev->source_id), .duplicates = -1};
 	if (rc) { /* cannot happen below the request body limit: keep the event's identity at least */
 		buf_reset(b);
 		buf_puts(b, "{\"id\":");
-		event_json_string(b, ev->id);
+		jsonw_string(b, ev->id);
 		buf_puts(b, ",\"source_id\":");
-		event_json_string(b, ev->source_id);
+		jsonw_string(b, ev->source_id);
 	}
 	ne.head = scratch_take(b);
 	ne.decisions = decisions ? jsonw_print(decisions) : NULL;

@@ -316,11 +316,6 @@ rfx_buf *audit_fields_buf(void)
 	return b;
 }
 
-rfx_err audit_put_str(rfx_buf *b, const char *s)
-{
-	return jsonw_string(b, s);
-}
-
 static rfx_err put_name(rfx_buf *b, const char *name)
 {
 	rfx_err rc = b->len ? buf_putc(b, ',') : RFX_OK;
@@ -340,7 +335,7 @@ rfx_err audit_put_member(rfx_buf *b, const char *name, const char *value)
 	rfx_err rc = put_name(b, name);
 	if (rc)
 		return rc;
-	return audit_put_str(b, value);
+	return jsonw_string(b, value);
 }
 
 rfx_err audit_put_json(rfx_buf *b, const char *name, const cJSON *value)
@@ -357,15 +352,15 @@ static rfx_err build_raw(rfx_buf *b, const char *type, const char *fields_json, 
 	timefmt_iso8601(rfx_now_ms(), ts);
 	rfx_err rc = buf_puts(b, "{\"type\":");
 	if (!rc)
-		rc = audit_put_str(b, type);
+		rc = jsonw_string(b, type);
 	if (!rc)
 		rc = buf_puts(b, ",\"ts\":");
 	if (!rc)
-		rc = audit_put_str(b, ts);
+		rc = jsonw_string(b, ts);
 	if (!rc)
 		rc = buf_puts(b, ",\"svc\":");
 	if (!rc)
-		rc = audit_put_str(b, audit_svc);
+		rc = jsonw_string(b, audit_svc);
 	if (!rc && len)
 		rc = buf_putc(b, ',');
 	if (!rc)

@@ -46,8 +46,6 @@ void audit_hold(void);
 void audit_release(void);
 /* A per-thread scratch buffer, emptied, for building fields_json; valid until the thread's next call. */
 rfx_buf *audit_fields_buf(void);
-/* Append s as a JSON string, quoted and escaped byte for byte as cJSON prints it. */
-rfx_err audit_put_str(rfx_buf *b, const char *s);
 /* Append the member "name":"value" (preceded by a comma unless b is empty); nothing when value is NULL, as
  * cJSON omits a string member whose value is NULL. name is a literal needing no escaping. */
 rfx_err audit_put_member(rfx_buf *b, const char *name, const char *value);

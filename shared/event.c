@@ -278,21 +278,16 @@ cJSON *event_to_json(const event *e, bool include_raw)
 	return o;
 }
 
-rfx_err event_json_string(rfx_buf *b, const char *s)
-{
-	return jsonw_string(b, s);
-}
-
 /* ,"key":"value" (or null for a NULL value) */
 static rfx_err json_member(rfx_buf *b, const char *key, const char *value)
 {
 	rfx_err rc = buf_putc(b, ',');
 	if (!rc)
-		rc = event_json_string(b, key);
+		rc = jsonw_string(b, key);
 	if (!rc)
 		rc = buf_putc(b, ':');
 	if (!rc)
-		rc = value ? event_json_string(b, value) : buf_puts(b, "null");
+		rc = value ? jsonw_string(b, value) : buf_puts(b, "null");
 	return rc;
 }
 
@@ -303,11 +298,11 @@ static rfx_err json_tags(rfx_buf *b, const event *e)
 		if (i)
 			rc = buf_putc(b, ',');
 		if (!rc)
-			rc = event_json_string(b, e->tags[i].key);
+			rc = jsonw_string(b, e->tags[i].key);
 		if (!rc)
 			rc = buf_putc(b, ':');
 		if (!rc)
-			rc = event_json_string(b, e->tags[i].value);
+			rc = jsonw_string(b, e->tags[i].value);
 	}
 	return rc ? rc : buf_putc(b, '}');
 }
@@ -327,7 +322,7 @@ rfx_err event_json_write(const event *e, bool include_raw, rfx_buf *b)
 		format_time(e->started_at_ms, ts);
 	rfx_err rc = buf_puts(b, "{\"id\":");
 	if (!rc)
-		rc = event_json_string(b, e->id);
+		rc = jsonw_string(b, e->id);
 	if (!rc)
 		rc = json_member(b, "source", event_source_name(e->source));
 	if (!rc)

@@ -80,7 +80,5 @@ cJSON *event_to_json(const event *e, bool include_raw);
 /* The same JSON form as text, appended to b without its closing brace so that the caller can add members:
  * "{\"id\":...,\"raw\":{...}". RFX_ERR_LIMIT when b's maximum is reached. */
 rfx_err event_json_write(const event *e, bool include_raw, rfx_buf *b);
-/* Appends s as a JSON string literal (quotes included; s must be valid UTF-8). */
-rfx_err event_json_string(rfx_buf *b, const char *s);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -132,7 +133,7 @@ static void assert_escapes_like_cjson(const char *s)
 	char *want = cJSON_PrintUnformatted(str);
 	rfx_buf b;
 	buf_init(&b, 1 << 16);
-	assert_int_equal(audit_put_str(&b, s), RFX_OK);
+	assert_int_equal(jsonw_string(&b, s), RFX_OK);
 	assert_string_equal(buf_cstr(&b), want);
 	buf_free(&b);
 	free(want);
@@ -163,8 +164,8 @@ static void test_put_str_limit(void **state)
 {
 	rfx_buf b;
 	buf_init(&b, 8);
-	assert_int_equal(audit_put_str(&b, "abc"), RFX_OK);
-	assert_int_equal(audit_put_str(&b, "\n\n"), RFX_ERR_LIMIT);
+	assert_int_equal(jsonw_string(&b, "abc"), RFX_OK);
+	assert_int_equal(jsonw_string(&b, "\n\n"), RFX_ERR_LIMIT);
 	buf_free(&b);
 }
 
