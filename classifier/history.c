@@ -321,48 +321,20 @@ void history_add(history *h, cJSON *entry)
 	ring_put(h, idv ? id : NULL, &ne);
 }
 
-/* A per-thread buffer to print entries in: storing an event then allocates only the final copy. */
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *p)
-{
-	buf_free(p);
-	free(p);
-}
-
-static void scratch_init(void)
-{
-	if (pthread_key_create(&scratch_key, scratch_free))
-		abort();
-}
-
-static rfx_buf *scratch_get(void)
-{
-	pthread_once(&scratch_once, scratch_init);
-	rfx_buf *b = pthread_getspecific(scratch_key);
-	if (!b) {
-		b = rfx_calloc(1, sizeof(*b));
-		buf_init(b, HISTORY_ENTRY_MAX);
-		pthread_setspecific(scratch_key, b);
-	}
-	buf_reset(b);
-	return b;
-}
-
-/* The scratch's text as an exact-size copy; a scratch grown by an unusually large entry is given back. */
+/* The scratch's text as an exact-size copy; the scratch (per thread, so storing an event allocates only this
+ * copy) is emptied. */
 static char *scratch_take(rfx_buf *b)
 {
 	char *s = rfx_strndup(buf_cstr(b), b->len);
-	if (b->cap > HISTORY_SCRATCH_KEEP)
-		buf_free(b);
+	buf_trim(b, HISTORY_SCRATCH_KEEP);
 	return s;
 }
 
 void history_add_event(history *h, const event *ev, const char *received_at, const cJSON *decisions,
 		       const cJSON *impact)
 {
-	rfx_buf *b = scratch_get();
+	rfx_buf *b = buf_scratch(BUF_SCRATCH_HISTORY, HISTORY_ENTRY_MAX);
+	buf_reset(b);
 	rfx_err rc = event_json_write(ev, true, b);
 	if (!rc)
 		rc = buf_puts(b, ",\"received_at\":");
@@ -452,15 +424,6 @@ static char *entry_text(const hist_entry *e)
 	return s;
 }
 
-/* NULL only when the text nests deeper than cJSON parses, which the request depth limit rules out. */
-static cJSON *entry_json(const hist_entry *e)
-{
-	char *s = entry_text(e);
-	cJSON *j = cJSON_Parse(s);
-	free(s);
-	return j;
-}
-
 cJSON *history_get(history *h, const char *id)
 {
 	char *s = NULL;
@@ -487,22 +450,29 @@ cJSON *history_get_decisions(history *h, const char *id)
 	return j;
 }
 
+/* The entries' texts are copied under the lock and parsed after it, so a listing never holds up
+ * classification. An entry whose text cJSON cannot parse (nested deeper than the request limit allows) is
+ * left out. */
 cJSON *history_list(history *h, const char *source_id, size_t limit)
 {
-	cJSON *arr = cJSON_CreateArray();
 	size_t n = 0;
 	pthread_mutex_lock(&h->lock);
-	for (size_t i = 0; i < h->count && n < limit; i++) {
+	size_t cap = limit < h->count ? limit : h->count;
+	char **texts = rfx_calloc(cap ? cap : 1, sizeof(*texts));
+	for (size_t i = 0; i < h->count && n < cap; i++) {
 		const hist_entry *e = &h->ring[(h->head + h->max_events - 1 - i) % h->max_events];
-		if (!e->head || (source_id && (!e->source_id || strcmp(e->source_id, source_id))))
-			continue;
-		cJSON *j = entry_json(e);
-		if (j) {
-			cJSON_AddItemToArray(arr, j);
-			n++;
-		}
+		if (e->head && (!source_id || (e->source_id && !strcmp(e->source_id, source_id))))
+			texts[n++] = entry_text(e);
 	}
 	pthread_mutex_unlock(&h->lock);
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++) {
+		cJSON *j = cJSON_Parse(texts[i]);
+		if (j)
+			cJSON_AddItemToArray(arr, j);
+		free(texts[i]);
+	}
+	free(texts);
 	return arr;
 }
 

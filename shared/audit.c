@@ -261,58 +261,19 @@ void audit_emit(const char *type, cJSON *fields)
 
 /* ---- records without cJSON trees ---- */
 
-typedef struct audit_tls {
-	rfx_buf rec;
-	rfx_buf fields;
-	rfx_buf held; /* records held by audit_hold, newline-joined */
-	size_t nheld;
-	bool holding;
-} audit_tls;
+/* Records held by audit_hold in this thread (newline-joined in the BUF_SCRATCH_AUDIT_HELD buffer). */
+static __thread size_t nheld;
+static __thread bool holding;
 
-static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-
-static void tls_free(void *p)
+static rfx_buf *scratch(unsigned slot)
 {
-	audit_tls *t = p;
-	buf_free(&t->rec);
-	buf_free(&t->fields);
-	buf_free(&t->held);
-	free(t);
-}
-
-static void tls_make_key(void)
-{
-	if (pthread_key_create(&tls_key, tls_free))
-		abort();
-}
-
-static audit_tls *tls_get(void)
-{
-	pthread_once(&tls_once, tls_make_key);
-	audit_tls *t = pthread_getspecific(tls_key);
-	if (t)
-		return t;
-	t = rfx_calloc(1, sizeof(*t));
-	buf_init(&t->rec, AUDIT_MAX_RECORD);
-	buf_init(&t->fields, AUDIT_MAX_RECORD);
-	buf_init(&t->held, AUDIT_MAX_RECORD);
-	pthread_setspecific(tls_key, t);
-	return t;
-}
-
-static void tls_trim(rfx_buf *b)
-{
-	if (b->cap > AUDIT_KEEP_CAP)
-		buf_free(b);
-	else
-		buf_reset(b);
+	return buf_scratch(slot, AUDIT_MAX_RECORD);
 }
 
 rfx_buf *audit_fields_buf(void)
 {
-	rfx_buf *b = &tls_get()->fields;
-	tls_trim(b);
+	rfx_buf *b = scratch(BUF_SCRATCH_AUDIT_FIELDS);
+	buf_trim(b, AUDIT_KEEP_CAP);
 	return b;
 }
 
@@ -370,54 +331,54 @@ static rfx_err build_raw(rfx_buf *b, const char *type, const char *fields_json, 
 	return rc;
 }
 
-static void release_held(audit_tls *t)
+static void release_held(void)
 {
-	if (t->nheld)
-		deliver_n(NULL, t->held.data, t->held.len, RFX_OK, t->nheld);
-	t->nheld = 0;
-	tls_trim(&t->held);
+	rfx_buf *held = scratch(BUF_SCRATCH_AUDIT_HELD);
+	if (nheld)
+		deliver_n(NULL, held->data, held->len, RFX_OK, nheld);
+	nheld = 0;
+	buf_trim(held, AUDIT_KEEP_CAP);
 }
 
 /* A held record joins the thread's others when the sink writes lines (the file sink: one write() for all). */
-static bool hold_record(audit_tls *t, const rfx_buf *rec)
+static bool hold_record(const rfx_buf *rec)
 {
-	if (!t->holding || !__atomic_load_n(&sink_batches, __ATOMIC_RELAXED))
+	if (!holding || !__atomic_load_n(&sink_batches, __ATOMIC_RELAXED))
 		return false;
-	size_t mark = t->held.len;
-	if (t->nheld && buf_putc(&t->held, '\n')) {
-		release_held(t);
-		return false;
-	}
-	if (buf_append(&t->held, rec->data, rec->len)) {
-		t->held.len = mark;
-		release_held(t);
+	rfx_buf *held = scratch(BUF_SCRATCH_AUDIT_HELD);
+	size_t mark = held->len;
+	if (nheld && buf_putc(held, '\n')) {
+		release_held();
 		return false;
 	}
-	t->nheld++;
+	if (buf_append(held, rec->data, rec->len)) {
+		held->len = mark;
+		release_held();
+		return false;
+	}
+	nheld++;
 	return true;
 }
 
 void audit_emit_raw(const char *type, const char *key, const char *fields_json, size_t len)
 {
-	audit_tls *t = tls_get();
-	rfx_buf *b = &t->rec;
-	tls_trim(b);
+	rfx_buf *b = scratch(BUF_SCRATCH_AUDIT_RECORD);
+	buf_trim(b, AUDIT_KEEP_CAP);
 	rfx_err rc = fields_json ? build_raw(b, type ? type : "unknown", fields_json, len) : RFX_ERR_LIMIT;
-	if (rc || !hold_record(t, b))
+	if (rc || !hold_record(b))
 		deliver(key, b->data, b->len, rc);
-	tls_trim(b);
+	buf_trim(b, AUDIT_KEEP_CAP);
 }
 
 void audit_hold(void)
 {
-	tls_get()->holding = true;
+	holding = true;
 }
 
 void audit_release(void)
 {
-	audit_tls *t = tls_get();
-	t->holding = false;
-	release_held(t);
+	holding = false;
+	release_held();
 }
 
 void audit_shutdown(int flush_timeout_ms)

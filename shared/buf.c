@@ -1,6 +1,7 @@
 /* buf.c -- growable byte buffer with a hard maximum. */
 #include "buf.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,4 +99,43 @@ char *buf_steal(rfx_buf *b)
 	b->len = 0;
 	b->cap = 0;
 	return p;
+}
+
+void buf_trim(rfx_buf *b, size_t keep)
+{
+	if (b->cap > keep)
+		buf_free(b);
+	else
+		buf_reset(b);
+}
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	rfx_buf *v = p;
+	for (size_t i = 0; i < BUF_SCRATCH__COUNT; i++)
+		buf_free(&v[i]);
+	free(v);
+}
+
+static void scratch_key_init(void)
+{
+	if (pthread_key_create(&scratch_key, scratch_free))
+		abort();
+}
+
+rfx_buf *buf_scratch(unsigned slot, size_t max)
+{
+	if (slot >= BUF_SCRATCH__COUNT)
+		abort();
+	pthread_once(&scratch_once, scratch_key_init);
+	rfx_buf *v = pthread_getspecific(scratch_key);
+	if (!v) {
+		v = rfx_calloc(BUF_SCRATCH__COUNT, sizeof(*v));
+		pthread_setspecific(scratch_key, v);
+	}
+	v[slot].max = max;
+	return &v[slot];
 }

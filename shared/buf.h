@@ -21,7 +21,22 @@ rfx_err buf_append_grow(rfx_buf *b, const void *data, size_t len); /* buf_append
 rfx_err buf_puts(rfx_buf *b, const char *s);
 rfx_err buf_printf(rfx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *buf_cstr(rfx_buf *b); /* "" for an empty buffer */
-char *buf_steal(rfx_buf *b);	  /* hands the data to the caller (malloc'd, NUL-terminated), resets b */
+/* Empties b; storage grown past keep bytes (by an unusually large use) is given back. */
+void buf_trim(rfx_buf *b, size_t keep);
+
+/* Per-thread scratch buffers: one per purpose and thread, kept between uses so that hot paths do not
+ * allocate, freed when the thread exits. */
+enum {
+	BUF_SCRATCH_LOG,
+	BUF_SCRATCH_HISTORY,
+	BUF_SCRATCH_AUDIT_RECORD,
+	BUF_SCRATCH_AUDIT_FIELDS,
+	BUF_SCRATCH_AUDIT_HELD,
+	BUF_SCRATCH__COUNT
+};
+/* The calling thread's buffer for slot, as its last user left it, with maximum max. */
+rfx_buf *buf_scratch(unsigned slot, size_t max);
+char *buf_steal(rfx_buf *b); /* hands the data to the caller (malloc'd, NUL-terminated), resets b */
 
 /* Appends in place while the room lasts (the hot path of every JSON and logfmt writer); cap never exceeds
  * max + 1, so fitting in cap also keeps the maximum. */

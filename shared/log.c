@@ -79,39 +79,12 @@ static void write_line(const char *data, size_t len)
 	}
 }
 
-/* A per-thread line buffer, kept between lines so that logging does not allocate. */
-static pthread_key_t line_key;
-static pthread_once_t line_once = PTHREAD_ONCE_INIT;
-
-static void line_free(void *p)
-{
-	buf_free(p);
-	free(p);
-}
-
-static void line_key_init(void)
-{
-	if (pthread_key_create(&line_key, line_free))
-		abort();
-}
-
-static rfx_buf *line_buf(void)
-{
-	pthread_once(&line_once, line_key_init);
-	rfx_buf *b = pthread_getspecific(line_key);
-	if (!b) {
-		b = rfx_calloc(1, sizeof(*b));
-		buf_init(b, LOG_LINE_MAX);
-		pthread_setspecific(line_key, b);
-	}
-	buf_reset(b);
-	return b;
-}
-
 void log_write(log_level level, const char *msg, ...)
 {
 	char ts[32];
-	rfx_buf *lb = line_buf(), b = *lb;
+	rfx_buf *lb = buf_scratch(BUF_SCRATCH_LOG, LOG_LINE_MAX);
+	buf_reset(lb);
+	rfx_buf b = *lb;
 	timefmt_iso8601(rfx_now_ms(), ts);
 	logfmt_append(&b, "ts", ts);
 	logfmt_append(&b, "level", log_level_name(level));
@@ -135,7 +108,6 @@ void log_write(log_level level, const char *msg, ...)
 	va_end(ap);
 	buf_putc(&b, '\n');
 	write_line(b.data, b.len);
-	if (b.cap > LOG_KEEP)
-		buf_free(&b);
+	buf_trim(&b, LOG_KEEP);
 	*lb = b;
 }

@@ -38,6 +38,16 @@ static double counted(const char *sink, const char *result)
 	    metrics_counter("reflex_audit_records_total", labels, "Audit records by sink and result"));
 }
 
+/* Opens the file sink for the service "classifier" at dir/name; returns the path (caller frees). */
+static char *open_file_sink(const char *name)
+{
+	char *path = rfx_asprintf("%s/%s", dir, name);
+	cfg_common cfg = {.audit_file = path};
+	char err[256] = "";
+	assert_int_equal(audit_init("classifier", &cfg, err, sizeof(err)), RFX_OK);
+	return path;
+}
+
 static void test_none(void **state)
 {
 	cfg_common cfg = {0};
@@ -73,10 +83,7 @@ static void *emitter(void *arg)
 
 static void test_file_sink(void **state)
 {
-	char *path = rfx_asprintf("%s/sub/audit.jsonl", dir);
-	cfg_common cfg = {.audit_file = path};
-	char err[256] = "";
-	assert_int_equal(audit_init("classifier", &cfg, err, sizeof(err)), RFX_OK);
+	char *path = open_file_sink("sub/audit.jsonl");
 	double before = counted("file", "ok");
 	cJSON *f = cJSON_CreateObject();
 	cJSON_AddStringToObject(f, "event_id", "01JD3Z");
@@ -206,10 +213,7 @@ static char **read_lines(const char *path, size_t *n)
 
 static void test_emit_raw_equals_emit(void **state)
 {
-	char *path = rfx_asprintf("%s/raw.jsonl", dir);
-	cfg_common cfg = {.audit_file = path};
-	char err[256] = "";
-	assert_int_equal(audit_init("classifier", &cfg, err, sizeof(err)), RFX_OK);
+	char *path = open_file_sink("raw.jsonl");
 	const char *src = "id \"with\" quotes\n\xc3\xa9\x01";
 	const char *dec =
 	    "[{\"rule\":\"disk\",\"action_id\":null,\"score\":0.25,\"tags\":{\"k\":\"v\\u0002\"}}]";
@@ -257,10 +261,7 @@ static void *raw_emitter(void *arg)
 
 static void test_emit_raw_threads(void **state)
 {
-	char *path = rfx_asprintf("%s/threads.jsonl", dir);
-	cfg_common cfg = {.audit_file = path};
-	char err[256] = "";
-	assert_int_equal(audit_init("classifier", &cfg, err, sizeof(err)), RFX_OK);
+	char *path = open_file_sink("threads.jsonl");
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, raw_emitter, NULL);
@@ -287,10 +288,7 @@ static void test_emit_raw_threads(void **state)
 /* Held records reach the file only at the release, as one line each, in order, and are counted. */
 static void test_hold_release(void **state)
 {
-	char *path = rfx_asprintf("%s/held.jsonl", dir);
-	cfg_common cfg = {.audit_file = path};
-	char err[256] = "";
-	assert_int_equal(audit_init("classifier", &cfg, err, sizeof(err)), RFX_OK);
+	char *path = open_file_sink("held.jsonl");
 	double ok0 = counted("file", "ok");
 	audit_hold();
 	audit_emit_raw("event.received", "k1", "\"n\":1", 5);

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,13 +199,44 @@ static void test_buf(void **state)
 	assert_string_equal(rfx_strerror(RFX_ERR_LIMIT), "limit exceeded");
 }
 
+static void *other_thread_scratch(void *arg)
+{
+	rfx_buf *b = buf_scratch(BUF_SCRATCH_LOG, 64);
+	return (void *)(uintptr_t)(b != arg && b->len == 0);
+}
+
+/* Scratch buffers keep their content per slot and thread; trimming empties and gives back grown storage. */
+static void test_buf_scratch(void **state)
+{
+	rfx_buf *a = buf_scratch(BUF_SCRATCH_LOG, 64), *h = buf_scratch(BUF_SCRATCH_HISTORY, 64);
+	assert_ptr_not_equal(a, h);
+	buf_reset(a);
+	assert_int_equal(buf_puts(a, "kept"), RFX_OK);
+	assert_ptr_equal(buf_scratch(BUF_SCRATCH_LOG, 64), a);
+	assert_string_equal(buf_cstr(a), "kept");
+	assert_int_equal(buf_puts(a, "0123456789012345678901234567890123456789012345678901234567890"),
+			 RFX_ERR_LIMIT);
+	pthread_t t;
+	void *other = NULL;
+	pthread_create(&t, NULL, other_thread_scratch, a);
+	pthread_join(t, &other);
+	assert_true(other != NULL);
+	buf_trim(a, 1024);
+	assert_string_equal(buf_cstr(a), "");
+	assert_non_null(a->data); /* small storage is kept */
+	assert_int_equal(buf_puts(a, "grown"), RFX_OK);
+	buf_trim(a, 8);
+	assert_null(a->data);
+	assert_int_equal(a->cap, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_duration), cmocka_unit_test(test_time_parse),
 	    cmocka_unit_test(test_ulid),     cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_files),    cmocka_unit_test(test_ct_glob),
-	    cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_buf),	     cmocka_unit_test(test_buf_scratch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
