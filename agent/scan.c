@@ -12,6 +12,7 @@ struct scan_ctx {
 	scan_opts o;
 	char *proc_root;
 	sock_list socks;
+	sockdiag *diag;
 	procfd_cache *fds;
 	const char **owners; /* per socket of the last scan */
 	size_t capowners;
@@ -25,6 +26,7 @@ scan_ctx *scan_new(const scan_opts *opts)
 	s->proc_root = rfx_strdup(opts->proc_root ? opts->proc_root : "/proc");
 	s->o.proc_root = s->proc_root;
 	sock_list_init(&s->socks, opts->max_sockets);
+	s->diag = sockdiag_new();
 	s->fds = procfd_new(s->proc_root, opts->fd_budget);
 	return s;
 }
@@ -34,6 +36,7 @@ void scan_free(scan_ctx *s)
 	if (!s)
 		return;
 	sock_list_free(&s->socks);
+	sockdiag_free(s->diag);
 	procfd_free(s->fds);
 	free(s->owners);
 	free(s->proc_root);
@@ -46,7 +49,7 @@ static rfx_err list_sockets(scan_ctx *s, scan_stats *st, char *err, size_t errle
 	    s->o.source == SCAN_SOURCE_NETLINK || (s->o.source == SCAN_SOURCE_AUTO && !s->netlink_failed);
 	sock_list_reset(&s->socks);
 	if (netlink) {
-		rfx_err rc = sockdiag_scan(&s->socks, err, errlen);
+		rfx_err rc = sockdiag_scan_split(s->diag, &s->socks, err, errlen);
 		st->source = "netlink";
 		if (rc != RFX_ERR_UNAVAILABLE || s->o.source == SCAN_SOURCE_NETLINK)
 			return rc;
