@@ -231,11 +231,12 @@ static rfx_err sockdiag_dump_families(sock_list *out, char *buf, const sockdiag_
 /* The kernel refused the single dump once: do not ask again (read by both partitions' threads). */
 static atomic_bool sockdiag_per_family;
 
-/* One dump, filtered by bc when not NULL. Only an unfiltered dump that fails tries (and on a refusal,
- * settles on) the per-family requests: a refused filter says nothing about the single request. */
-static rfx_err sockdiag_dump(sock_list *out, const sockdiag_bc *bc, char *err, size_t errlen)
+/* One dump, filtered by bc when not NULL, received into buf (SOCKDIAG_RECV_BUF bytes; NULL: one of its own).
+ * Only an unfiltered dump that fails tries (and on a refusal, settles on) the per-family requests: a refused
+ * filter says nothing about the single request. */
+static rfx_err sockdiag_dump(sock_list *out, const sockdiag_bc *bc, char *buf_in, char *err, size_t errlen)
 {
-	char *buf = rfx_malloc(SOCKDIAG_RECV_BUF);
+	char *buf = buf_in ? buf_in : rfx_malloc(SOCKDIAG_RECV_BUF);
 	size_t start = out->n, dropped = out->dropped;
 	rfx_err rc;
 	if (!atomic_load(&sockdiag_per_family)) {
@@ -249,7 +250,8 @@ static rfx_err sockdiag_dump(sock_list *out, const sockdiag_bc *bc, char *err, s
 	}
 	rc = sockdiag_dump_families(out, buf, bc, err, errlen);
 out:
-	RFX_FREE(buf);
+	if (!buf_in)
+		free(buf);
 	return rc;
 }
 
@@ -274,7 +276,7 @@ static bool sockdiag_net_admin(bool on)
 rfx_err sockdiag_scan(sock_list *out, char *err, size_t errlen)
 {
 	bool restore = sockdiag_net_admin(false);
-	rfx_err rc = sockdiag_dump(out, NULL, err, errlen);
+	rfx_err rc = sockdiag_dump(out, NULL, NULL, err, errlen);
 	if (restore)
 		sockdiag_net_admin(true);
 	return rc;
@@ -285,15 +287,17 @@ rfx_err sockdiag_scan_part(sock_list *out, uint32_t split, bool upper, char *err
 	sockdiag_bc bc;
 	sockdiag_bc_build(&bc, split, upper);
 	bool restore = sockdiag_net_admin(false);
-	rfx_err rc = sockdiag_dump(out, &bc, err, errlen);
+	rfx_err rc = sockdiag_dump(out, &bc, NULL, err, errlen);
 	if (restore)
 		sockdiag_net_admin(true);
 	return rc;
 }
 
-/* The upper partition, dumped on a thread of its own into a list of its own. */
+/* The upper partition, dumped on a thread of its own into a list of its own: its memory is made on the
+ * scanning thread, so that the second one allocates nothing (no malloc arena of its own). */
 typedef struct sockdiag_part {
 	sock_list l;
+	char *buf;
 	sockdiag_bc bc;
 	rfx_err rc;
 	char err[160];
@@ -301,6 +305,7 @@ typedef struct sockdiag_part {
 
 struct sockdiag {
 	sockdiag_part upper;
+	char *buf; /* the lower partition's */
 	uint32_t split;
 	bool single; /* one whole dump per scan: one core, or the kernel refused a filtered dump */
 };
@@ -317,6 +322,8 @@ sockdiag *sockdiag_new(void)
 {
 	sockdiag *d = rfx_calloc(1, sizeof(*d));
 	sock_list_init(&d->upper.l, 0);
+	d->upper.buf = rfx_malloc(SOCKDIAG_RECV_BUF);
+	d->buf = rfx_malloc(SOCKDIAG_RECV_BUF);
 	d->split = SOCKDIAG_SPLIT_FIRST;
 	d->single = sockdiag_one_core();
 	return d;
@@ -327,6 +334,8 @@ void sockdiag_free(sockdiag *d)
 	if (!d)
 		return;
 	sock_list_free(&d->upper.l);
+	free(d->upper.buf);
+	free(d->buf);
 	free(d);
 }
 
@@ -343,7 +352,7 @@ void sockdiag_set_split(sockdiag *d, uint32_t split)
 static void *sockdiag_worker(void *arg)
 {
 	sockdiag_part *p = arg;
-	p->rc = sockdiag_dump(&p->l, &p->bc, p->err, sizeof(p->err));
+	p->rc = sockdiag_dump(&p->l, &p->bc, p->buf, p->err, sizeof(p->err));
 	return NULL;
 }
 
@@ -356,6 +365,20 @@ static bool sockdiag_start(pthread_t *t, sockdiag_part *p)
 	bool ok = pthread_create(t, NULL, sockdiag_worker, p) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ok;
+}
+
+/* Room for as many sockets as last time and a quarter more (given back after a burst), emptied. */
+static void sockdiag_reserve(sock_list *l, size_t max)
+{
+	size_t want = l->n + l->n / 4 + 256;
+	if (want > max)
+		want = max;
+	if (want > l->cap || (l->cap > 4096 && want * 4 < l->cap)) {
+		l->v = rfx_realloc(l->v, want * sizeof(*l->v));
+		l->cap = want;
+	}
+	l->max = max;
+	sock_list_reset(l);
 }
 
 static int sockdiag_cmp_key(const void *a, const void *b)
@@ -391,12 +414,11 @@ static rfx_err sockdiag_dump_split(sockdiag *d, sock_list *out, bool *started, c
 	size_t start = out->n;
 	sockdiag_bc_build(&lower, d->split, false);
 	sockdiag_bc_build(&d->upper.bc, d->split, true);
-	sock_list_reset(&d->upper.l);
-	d->upper.l.max = out->max;
+	sockdiag_reserve(&d->upper.l, out->max);
 	*started = sockdiag_start(&t, &d->upper);
 	if (!*started)
 		return RFX_ERR_UNAVAILABLE;
-	rfx_err rc = sockdiag_dump(out, &lower, err, errlen);
+	rfx_err rc = sockdiag_dump(out, &lower, d->buf, err, errlen);
 	pthread_join(t, NULL);
 	if (!rc && d->upper.rc) {
 		rc = d->upper.rc;
@@ -428,7 +450,7 @@ rfx_err sockdiag_scan_split(sockdiag *d, sock_list *out, char *err, size_t errle
 		d->single = started;
 		out->n = start;
 		out->dropped = dropped;
-		rc = sockdiag_dump(out, NULL, err, errlen);
+		rc = sockdiag_dump(out, NULL, d->buf, err, errlen);
 	}
 	if (restore)
 		sockdiag_net_admin(true);
