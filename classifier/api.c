@@ -4,6 +4,7 @@
 #include <string.h>
 #include "app.h"
 #include "classify.h"
+#include "jsonarena.h"
 #include "log.h"
 #include "metrics.h"
 #include "normalize.h"
@@ -49,6 +50,10 @@ static bool normalize_body(const http_req *req, http_resp *resp, const normalize
 static void classify_all(const http_req *req, http_resp *resp, classifier_app *app, const normalizer *norm,
 			 bool act)
 {
+	/* Every cJSON tree of the request (the body, the events' raw payloads, decisions, the response) lives
+	 * in this thread's arena; none outlives the request: the history, the outbox and the audit keep text.
+	 */
+	jsonarena_begin();
 	event_list evs = {0};
 	if (!normalize_body(req, resp, norm, &evs))
 		goto out;
@@ -66,6 +71,7 @@ static void classify_all(const http_req *req, http_resp *resp, classifier_app *a
 	http_resp_json(resp, act ? 202 : 200, out);
 out:
 	event_list_free(&evs);
+	jsonarena_reset();
 }
 
 static void h_events_post(const http_req *req, http_resp *resp, void *ud)

@@ -28,7 +28,9 @@ typedef struct hist_entry {
 } hist_entry;
 
 struct history {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* the ring and its index */
+	pthread_mutex_t
+	    dedup_lock; /* the de-duplication table and its LRU list: events take both, one at a time */
 	hist_entry *ring;
 	char (*ids)[27];		/* id of each ring slot */
 	size_t max_events, head, count; /* head: next slot to write */
@@ -76,6 +78,7 @@ history *history_new(size_t max_events, size_t max_dedup)
 {
 	history *h = rfx_calloc(1, sizeof(*h));
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->dedup_lock, NULL);
 	h->max_events = max_events ? max_events : 1;
 	h->ring = rfx_calloc(h->max_events, sizeof(*h->ring));
 	h->ids = rfx_calloc(h->max_events, sizeof(*h->ids));
@@ -100,7 +103,6 @@ void history_free(history *h)
 		entry_clear(&h->ring[i]);
 	for (dedup_entry *e = h->lru_head, *n; e; e = n) {
 		n = e->lru_next;
-		free(e->source_id);
 		free(e);
 	}
 	free(h->ring);
@@ -108,6 +110,7 @@ void history_free(history *h)
 	free(h->index);
 	free(h->buckets);
 	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->dedup_lock);
 	free(h);
 }
 
@@ -148,22 +151,22 @@ static void lru_push_front(history *h, dedup_entry *e)
 		h->lru_tail = e;
 }
 
-static void dedup_remove(history *h, dedup_entry *e)
+/* Takes e out of the table; the caller frees it (after the lock). */
+static void dedup_unlink(history *h, dedup_entry *e)
 {
 	dedup_entry **slot;
 	dedup_find(h, e->source, e->source_id, e->hash, &slot);
 	*slot = e->next_in_bucket;
 	lru_unlink(h, e);
 	h->ndedup--;
-	free(e->source_id);
-	free(e);
 }
 
 bool history_seen(history *h, const event *ev, char dup_of[27])
 {
 	uint64_t hash = dedup_hash(ev), sev = hash_str(ev->severity);
 	bool dup = false;
-	pthread_mutex_lock(&h->lock);
+	dedup_entry *gone = NULL;
+	pthread_mutex_lock(&h->dedup_lock);
 	dedup_entry **slot;
 	dedup_entry *e = dedup_find(h, ev->source, ev->source_id, hash, &slot);
 	if (e) {
@@ -180,9 +183,10 @@ bool history_seen(history *h, const event *ev, char dup_of[27])
 		goto out;
 	}
 	if (h->ndedup >= h->max_dedup)
-		dedup_remove(h, h->lru_tail);
-	e = rfx_calloc(1, sizeof(*e));
-	e->source_id = rfx_strdup(ev->source_id);
+		dedup_unlink(h, gone = h->lru_tail);
+	size_t idlen = strlen(ev->source_id);
+	e = rfx_calloc(1, sizeof(*e) + idlen + 1); /* the source_id follows the entry */
+	e->source_id = memcpy((char *)(e + 1), ev->source_id, idlen + 1);
 	e->source = ev->source;
 	e->hash = hash;
 	e->state = ev->state;
@@ -194,18 +198,22 @@ bool history_seen(history *h, const event *ev, char dup_of[27])
 	lru_push_front(h, e);
 	h->ndedup++;
 out:
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->dedup_lock);
+	free(gone);
 	return dup;
 }
 
 void history_forget(history *h, const event *ev)
 {
 	uint64_t hash = dedup_hash(ev);
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->dedup_lock);
 	dedup_entry *e = dedup_find(h, ev->source, ev->source_id, hash, NULL);
 	if (e && !strcmp(e->id, ev->id))
-		dedup_remove(h, e);
-	pthread_mutex_unlock(&h->lock);
+		dedup_unlink(h, e);
+	else
+		e = NULL;
+	pthread_mutex_unlock(&h->dedup_lock);
+	free(e);
 }
 
 /* Position in the id index where id is, or the empty position where it would go. Caller holds the lock. */

@@ -60,6 +60,7 @@ typedef struct topo_node {
 } topo_node;
 
 typedef struct topo_problem {
+	char *strs; /* one block holding the strings below (NULL ones aside) */
 	char *source, *source_id, *title, *severity, *event_type, *entity;
 	char id[27];
 	int64_t started_at, opened;
@@ -223,14 +224,10 @@ static void node_free(topo_node *n)
 
 static void problem_strings_free(topo_problem *p)
 {
-	RFX_FREE(p->source);
-	RFX_FREE(p->source_id);
-	RFX_FREE(p->title);
-	RFX_FREE(p->severity);
-	RFX_FREE(p->event_type);
-	RFX_FREE(p->entity);
+	RFX_FREE(p->strs);
+	p->source = p->source_id = p->title = p->severity = p->event_type = p->entity = NULL;
 	for (size_t i = 0; i < RFX_ARRAY_LEN(p->svc_names); i++)
-		RFX_FREE(p->svc_names[i]);
+		p->svc_names[i] = NULL;
 }
 
 static void derived_free(topology_store *s)
@@ -922,33 +919,64 @@ static int port_of_instance(const char *inst)
 	return (*end || v < 1 || v > 65535) ? 0 : (int)v;
 }
 
-static void problem_hints(topo_problem *p, const event *ev)
+/* The problem's strings and service hints, copied from the event into one block (one allocation, not nine);
+ * made before the store's lock is taken. Empty service names count as none. */
+static void problem_strings_set(topo_problem *p, const event *ev, bool hints_only)
 {
 	static const char *const names[] = {"service", "job", "process"};
-	const char *port = event_tag_get(ev, "port");
-	char *end;
-	long v = port ? strtol(port, &end, 10) : 0;
-	p->port = (port && !*end && v >= 1 && v <= 65535) ? (int)v
-							  : port_of_instance(event_tag_get(ev, "instance"));
+	const char *v[9] = {0};
+	char **dst[9] = {&p->source, &p->source_id,    &p->title,	 &p->severity,	  &p->event_type,
+			 &p->entity, &p->svc_names[0], &p->svc_names[1], &p->svc_names[2]};
+	if (!hints_only) {
+		v[0] = event_source_name(ev->source);
+		v[1] = ev->source_id;
+		v[2] = ev->title;
+		v[3] = ev->severity;
+		v[4] = ev->event_type;
+		v[5] = ev->entity;
+	}
 	for (size_t i = 0; i < RFX_ARRAY_LEN(names); i++) {
 		const char *n = event_tag_get(ev, names[i]);
-		p->svc_names[i] = n && *n ? rfx_strdup(n) : NULL;
+		v[6 + i] = n && *n ? n : NULL;
 	}
+	size_t len[9], total = 0;
+	for (size_t i = 0; i < 9; i++)
+		total += len[i] = v[i] ? strlen(v[i]) + 1 : 0;
+	char *blk = rfx_malloc(total ? total : 1), *at = blk;
+	for (size_t i = 0; i < 9; i++) {
+		*dst[i] = v[i] ? memcpy(at, v[i], len[i]) : NULL;
+		at += len[i];
+	}
+	p->strs = blk;
+	const char *port = event_tag_get(ev, "port");
+	char *end;
+	long n = port ? strtol(port, &end, 10) : 0;
+	p->port = (port && !*end && n >= 1 && n <= 65535) ? (int)n
+							  : port_of_instance(event_tag_get(ev, "instance"));
 }
 
-static void problem_fill(topo_problem *p, const event *ev, int64_t now)
+static void problem_hints(topo_problem *p, const event *ev)
 {
-	problem_strings_free(p);
-	p->source = rfx_strdup(event_source_name(ev->source));
-	p->source_id = rfx_strdup(ev->source_id);
-	p->title = rfx_strdup(ev->title);
-	p->severity = rfx_strdup(ev->severity);
-	p->event_type = rfx_strdup(ev->event_type);
-	p->entity = rfx_strdup(ev->entity);
-	memcpy(p->id, ev->id, sizeof(p->id));
-	p->started_at = ev->started_at_ms;
-	p->opened = now;
-	problem_hints(p, ev);
+	problem_strings_set(p, ev, true);
+}
+
+/* Moves what problem_strings_set made in from into p; p's old strings go to from, for freeing. */
+static void problem_take(topo_problem *p, topo_problem *from)
+{
+	topo_problem old = *p;
+	p->strs = from->strs;
+	p->source = from->source;
+	p->source_id = from->source_id;
+	p->title = from->title;
+	p->severity = from->severity;
+	p->event_type = from->event_type;
+	p->entity = from->entity;
+	memcpy(p->svc_names, from->svc_names, sizeof(p->svc_names));
+	p->port = from->port;
+	memcpy(p->id, from->id, sizeof(p->id));
+	p->started_at = from->started_at;
+	p->opened = from->opened;
+	from->strs = old.strs;
 }
 
 /* A node lost its last open problem: what was held past its age for one may go now (a rebuild only when
@@ -1042,15 +1070,20 @@ void topology_problem_open(topology_store *s, const event *ev)
 		return;
 	const char *source = event_source_name(ev->source);
 	uint64_t h = problem_hash(source, ev->source_id);
+	topo_problem fresh = {.started_at = ev->started_at_ms};
+	problem_strings_set(&fresh, ev, false);
+	memcpy(fresh.id, ev->id, sizeof(fresh.id));
 	pthread_mutex_lock(&s->lock);
 	topo_problem *p = *problem_slot(s, source, ev->source_id, h);
 	if (p)
 		problem_unmap(s, p); /* the entity may have changed */
 	else
 		p = problem_add(s, h);
-	problem_fill(p, ev, now_ms(s));
+	fresh.opened = now_ms(s);
+	problem_take(p, &fresh);
 	problem_map(s, p);
 	pthread_mutex_unlock(&s->lock);
+	free(fresh.strs); /* the replaced strings, outside the lock */
 }
 
 void topology_problem_resolved(topology_store *s, const event *ev)
@@ -1660,7 +1693,9 @@ static cJSON *impact_services(const topology_store *s, uint32_t idx, const event
 cJSON *topology_impact(topology_store *s, const event *ev)
 {
 	cJSON *j = NULL;
-	if (!s)
+	/* With no agent reporting there is no impact: skip the lock (a report racing this event is as if it
+	 * came just after it). */
+	if (!s || !__atomic_load_n(&s->nnodes, __ATOMIC_RELAXED))
 		return NULL;
 	pthread_mutex_lock(&s->lock);
 	uint32_t idx = event_node(s, ev);

@@ -47,6 +47,11 @@ static rfx_err buf_reserve(rfx_buf *b, size_t extra)
 	return RFX_OK;
 }
 
+rfx_err buf_room(rfx_buf *b, size_t extra)
+{
+	return buf_reserve(b, extra);
+}
+
 rfx_err buf_append_grow(rfx_buf *b, const void *data, size_t len)
 {
 	rfx_err rc = buf_reserve(b, len);

@@ -21,6 +21,8 @@ rfx_err buf_append_grow(rfx_buf *b, const void *data, size_t len); /* buf_append
 rfx_err buf_puts(rfx_buf *b, const char *s);
 rfx_err buf_printf(rfx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *buf_cstr(rfx_buf *b); /* "" for an empty buffer */
+/* Makes room for extra more bytes at once (one allocation instead of a chain of doublings). */
+rfx_err buf_room(rfx_buf *b, size_t extra);
 /* Empties b; storage grown past keep bytes (by an unusually large use) is given back. */
 void buf_trim(rfx_buf *b, size_t keep);
 
@@ -32,6 +34,7 @@ enum {
 	BUF_SCRATCH_AUDIT_RECORD,
 	BUF_SCRATCH_AUDIT_FIELDS,
 	BUF_SCRATCH_AUDIT_HELD,
+	BUF_SCRATCH_JSONW,
 	BUF_SCRATCH__COUNT
 };
 /* The calling thread's buffer for slot, as its last user left it, with maximum max. */

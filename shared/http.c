@@ -19,6 +19,7 @@
 #define HTTP_MAX_SEGMENTS   16
 #define HTTP_PATH_MAX	    2048
 #define HTTP_RESP_MAX	    (256 * 1024 * 1024)
+#define HTTP_RESP_FIRST	    2048 /* the body room a response starts with */
 #define HTTP_CODES	    600
 #define HTTP_CONN_TIMEOUT_S 60
 #define HTTP_CONN_LIMIT	    4096
@@ -431,6 +432,7 @@ static void resp_init(http_resp *resp)
 {
 	memset(resp, 0, sizeof(*resp));
 	buf_init(&resp->body, HTTP_RESP_MAX);
+	buf_room(&resp->body, HTTP_RESP_FIRST); /* most responses fit: no chain of reallocs */
 	resp->status = 200;
 }
 

@@ -58,6 +58,38 @@ static void test_every_byte_in_a_string(void **state)
 	cJSON_Delete(v);
 }
 
+/* The scan reads sixteen aligned bytes at a time: every start alignment, every length up to three blocks,
+ * and an escape at every position, against cJSON's byte-at-a-time printer. */
+static void test_alignments_and_lengths(void **state)
+{
+	(void)state;
+	static const char esc[] = {'"', '\\', '\n', '\x01', '\x1f', 'a', '\x7f', '\xe9'};
+	char *mem = malloc(128);
+	assert_non_null(mem);
+	for (size_t align = 0; align < 16; align++) {
+		for (size_t len = 0; len <= 48; len++) {
+			for (size_t at = 0; at <= len; at++) {
+				char *s = mem + align;
+				memset(s, 'x', len);
+				s[len] = '\0';
+				if (at < len)
+					s[at] = esc[(align + len + at) % sizeof(esc)];
+				cJSON *v = cJSON_CreateString(s);
+				assert_non_null(v);
+				rfx_buf b;
+				buf_init(&b, 1024);
+				assert_int_equal(jsonw_string(&b, s), RFX_OK);
+				char *want = cJSON_PrintUnformatted(v);
+				assert_string_equal(b.data, want);
+				free(want);
+				buf_free(&b);
+				cJSON_Delete(v);
+			}
+		}
+	}
+	free(mem);
+}
+
 static void test_built_trees(void **state)
 {
 	(void)state;
@@ -94,6 +126,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_documents),
 	    cmocka_unit_test(test_every_byte_in_a_string),
+	    cmocka_unit_test(test_alignments_and_lengths),
 	    cmocka_unit_test(test_built_trees),
 	    cmocka_unit_test(test_limit_and_null),
 	};
