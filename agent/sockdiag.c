@@ -23,9 +23,6 @@
 #define SOCKDIAG_TIMEOUT_S 5
 #define SOCKDIAG_BC_OPS	   8   /* the longest partition filter is 7 ops */
 #define SOCKDIAG_SAMPLES   511 /* keys sampled to choose a split */
-/* Before any scan: local ports below the usual ephemeral range (services, their accepted connections) against
- * those in it (outbound connections). */
-#define SOCKDIAG_SPLIT_FIRST (32768u << 16)
 
 static void sockdiag_record(const struct inet_diag_msg *m, sock_list *out)
 {
@@ -293,10 +290,9 @@ rfx_err sockdiag_scan_part(sock_list *out, uint32_t split, bool upper, char *err
 	return rc;
 }
 
-/* The upper partition, dumped on a thread of its own into a list of its own: its memory is made on the
- * scanning thread, so that the second one allocates nothing (no malloc arena of its own). */
+/* The upper partition's dump, on a thread of its own. */
 typedef struct sockdiag_part {
-	sock_list l;
+	sock_list l; /* a window on the scan's list: never reallocated (cap == max) */
 	char *buf;
 	sockdiag_bc bc;
 	rfx_err rc;
@@ -307,7 +303,9 @@ struct sockdiag {
 	sockdiag_part upper;
 	char *buf; /* the lower partition's */
 	uint32_t split;
-	bool single; /* one whole dump per scan: one core, or the kernel refused a filtered dump */
+	size_t nlower, nupper; /* sockets on either side of the split in the last scan */
+	bool chosen;	       /* a split was chosen (from a whole dump) or set */
+	bool single;	       /* one whole dump per scan: one core, or the kernel refused a filtered dump */
 };
 
 /* Two dumps cost about a third more CPU time than one (each walks every socket): on one core they would only
@@ -321,10 +319,8 @@ static bool sockdiag_one_core(void)
 sockdiag *sockdiag_new(void)
 {
 	sockdiag *d = rfx_calloc(1, sizeof(*d));
-	sock_list_init(&d->upper.l, 0);
 	d->upper.buf = rfx_malloc(SOCKDIAG_RECV_BUF);
 	d->buf = rfx_malloc(SOCKDIAG_RECV_BUF);
-	d->split = SOCKDIAG_SPLIT_FIRST;
 	d->single = sockdiag_one_core();
 	return d;
 }
@@ -333,7 +329,6 @@ void sockdiag_free(sockdiag *d)
 {
 	if (!d)
 		return;
-	sock_list_free(&d->upper.l);
 	free(d->upper.buf);
 	free(d->buf);
 	free(d);
@@ -347,6 +342,7 @@ uint32_t sockdiag_split(const sockdiag *d)
 void sockdiag_set_split(sockdiag *d, uint32_t split)
 {
 	d->split = split;
+	d->chosen = true;
 }
 
 static void *sockdiag_worker(void *arg)
@@ -367,18 +363,9 @@ static bool sockdiag_start(pthread_t *t, sockdiag_part *p)
 	return ok;
 }
 
-/* Room for as many sockets as last time and a quarter more (given back after a burst), emptied. */
-static void sockdiag_reserve(sock_list *l, size_t max)
+static uint32_t sockdiag_key(const sock_entry *e)
 {
-	size_t want = l->n + l->n / 4 + 256;
-	if (want > max)
-		want = max;
-	if (want > l->cap || (l->cap > 4096 && want * 4 < l->cap)) {
-		l->v = rfx_realloc(l->v, want * sizeof(*l->v));
-		l->cap = want;
-	}
-	l->max = max;
-	sock_list_reset(l);
+	return (uint32_t)e->lport << 16 | e->rport;
 }
 
 static int sockdiag_cmp_key(const void *a, const void *b)
@@ -394,63 +381,93 @@ static void sockdiag_next_split(sockdiag *d, const sock_entry *v, size_t n, size
 {
 	uint32_t keys[SOCKDIAG_SAMPLES];
 	size_t small = nlower < n - nlower ? nlower : n - nlower;
+	d->nlower = nlower;
+	d->nupper = n - nlower;
 	if (small * 20 >= n * 9)
 		return;
 	size_t k = n < SOCKDIAG_SAMPLES ? n : SOCKDIAG_SAMPLES;
-	for (size_t i = 0; i < k; i++) {
-		const sock_entry *e = &v[i * n / k];
-		keys[i] = (uint32_t)e->lport << 16 | e->rport;
-	}
+	for (size_t i = 0; i < k; i++)
+		keys[i] = sockdiag_key(&v[i * n / k]);
 	qsort(keys, k, sizeof(keys[0]), sockdiag_cmp_key);
 	d->split = keys[k / 2];
+	d->chosen = true;
+	d->nlower = 0;
+	for (size_t i = 0; i < n; i++)
+		d->nlower += sockdiag_key(&v[i]) < d->split;
+	d->nupper = n - d->nlower;
 }
 
-/* The lower partition on this thread into out, the upper one on a second thread, appended after it.
- * *started is false when no thread could be made (then nothing was dumped). */
-static rfx_err sockdiag_dump_split(sockdiag *d, sock_list *out, bool *started, char *err, size_t errlen)
+/* Room for a partition: as many sockets as last time and a quarter more. */
+static size_t sockdiag_room(size_t last)
 {
+	return last + last / 4 + 256;
+}
+
+/* The partitions are dumped straight into out, the lower one on this thread at its end, the upper one on a
+ * second thread further on, each in a window of room for it; the upper one is then moved down to follow the
+ * lower one. A partition that outgrew its window is dumped again with room for what it had (*retry).
+ * *started is false when no thread could be made (then nothing was dumped). */
+static rfx_err sockdiag_dump_split(sockdiag *d, sock_list *out, bool *started, bool *retry, char *err,
+				   size_t errlen)
+{
+	size_t start = out->n, rlo = sockdiag_room(d->nlower), rup = sockdiag_room(d->nupper);
 	sockdiag_bc lower;
 	pthread_t t;
-	size_t start = out->n;
+	if (start + rlo + rup > out->max)
+		return RFX_ERR_LIMIT;
+	if (out->cap < start + rlo + rup) {
+		out->cap = start + rlo + rup;
+		out->v = rfx_realloc(out->v, out->cap * sizeof(*out->v));
+	}
+	sock_list lo = {.v = out->v + start, .cap = rlo, .max = rlo};
+	d->upper.l = (sock_list){.v = lo.v + rlo, .cap = rup, .max = rup};
 	sockdiag_bc_build(&lower, d->split, false);
 	sockdiag_bc_build(&d->upper.bc, d->split, true);
-	sockdiag_reserve(&d->upper.l, out->max);
 	*started = sockdiag_start(&t, &d->upper);
 	if (!*started)
 		return RFX_ERR_UNAVAILABLE;
-	rfx_err rc = sockdiag_dump(out, &lower, d->buf, err, errlen);
+	rfx_err rc = sockdiag_dump(&lo, &lower, d->buf, err, errlen);
 	pthread_join(t, NULL);
 	if (!rc && d->upper.rc) {
 		rc = d->upper.rc;
 		snprintf(err, errlen, "%s", d->upper.err);
 	}
-	if (rc)
-		return rc;
-	size_t nlower = out->n - start;
-	for (size_t i = 0; i < d->upper.l.n; i++)
-		sock_list_push(out, &d->upper.l.v[i]);
-	out->dropped += d->upper.l.dropped;
-	sockdiag_next_split(d, out->v + start, out->n - start, nlower);
+	*retry = !rc && (lo.dropped || d->upper.l.dropped);
+	if (rc || *retry) {
+		d->nlower = lo.n + lo.dropped;
+		d->nupper = d->upper.l.n + d->upper.l.dropped;
+		return rc ? rc : RFX_ERR_LIMIT;
+	}
+	memmove(lo.v + lo.n, d->upper.l.v, d->upper.l.n * sizeof(*lo.v));
+	out->n = start + lo.n + d->upper.l.n;
+	sockdiag_next_split(d, lo.v, out->n - start, lo.n);
 	return RFX_OK;
 }
 
-/* The kernel's dump of 20,000 sockets takes 11 to 19 ms of one core, most of it filling and copying each
- * socket's record; the walk of its hash table, and a filter on ports, cost little beside. So each of two
- * requests walks the whole table but fills only its partition's records, on two cores at once, for about
- * half the wall time (and a little more CPU time). */
+/* Of a kernel's dump of 20,000 sockets (11 to 19 ms of one core), about a third is the walk of its hash
+ * table, reading each socket, and two thirds filling and copying each socket's record. Each partition's
+ * request walks the whole table but fills only its own records: on two cores at once, about two thirds of the
+ * wall time of one dump, for about a third more CPU time. The first scan is a whole dump, which the split is
+ * chosen from. */
 rfx_err sockdiag_scan_split(sockdiag *d, sock_list *out, char *err, size_t errlen)
 {
 	if (d->single)
 		return sockdiag_scan(out, err, errlen);
-	bool restore = sockdiag_net_admin(false), started;
+	bool restore = sockdiag_net_admin(false), started = false, retry = false;
 	size_t start = out->n, dropped = out->dropped;
-	rfx_err rc = sockdiag_dump_split(d, out, &started, err, errlen);
-	if (rc == RFX_ERR_UNAVAILABLE) {
+	rfx_err rc = RFX_ERR_LIMIT;
+	if (d->chosen)
+		rc = sockdiag_dump_split(d, out, &started, &retry, err, errlen);
+	if (retry)
+		rc = sockdiag_dump_split(d, out, &started, &retry, err, errlen);
+	if (rc == RFX_ERR_UNAVAILABLE || rc == RFX_ERR_LIMIT) {
 		/* a refused filter is refused for good; a thread that could not be made, for this scan */
-		d->single = started;
+		d->single = rc == RFX_ERR_UNAVAILABLE && started;
 		out->n = start;
 		out->dropped = dropped;
 		rc = sockdiag_dump(out, NULL, d->buf, err, errlen);
+		if (!rc)
+			sockdiag_next_split(d, out->v + start, out->n - start, 0);
 	}
 	if (restore)
 		sockdiag_net_admin(true);

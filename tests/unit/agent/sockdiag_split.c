@@ -335,7 +335,7 @@ static void test_split_adapts(void **state)
 	sock_list_free(&l);
 }
 
-/* The list's maximum holds across both partitions. */
+/* The list's maximum holds (a split that cannot fit in it gives way to one whole dump). */
 static void test_split_max(void **state)
 {
 	char err[256];
@@ -355,13 +355,53 @@ static void test_split_max(void **state)
 	sock_list_free(&l);
 }
 
+/* A partition that outgrows the room kept for it (its size at the last scan and a quarter more) is dumped
+ * again: from a fresh context that has seen no scan, a listener and its 300 accepted connections in the upper
+ * partition, their clients on either side. */
+static void test_split_outgrows(void **state)
+{
+	enum { N = 300 };
+	int fds[2 * N + 1];
+	uint64_t inodes[2 * N + 1];
+	char err[256];
+	sock_list l;
+	skip_on_one_core();
+	fds[0] = listener(AF_INET, 0);
+	assert_true(fds[0] >= 0);
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	assert_int_equal(getsockname(fds[0], (struct sockaddr *)&sa, &sl), 0);
+	for (int i = 0; i < N; i++) {
+		fds[1 + 2 * i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_int_equal(connect(fds[1 + 2 * i], (struct sockaddr *)&sa, sl), 0);
+		fds[2 + 2 * i] = accept(fds[0], NULL, NULL);
+		assert_true(fds[2 + 2 * i] >= 0);
+	}
+	for (int i = 0; i < 2 * N + 1; i++) {
+		struct stat sb;
+		assert_int_equal(fstat(fds[i], &sb), 0);
+		inodes[i] = sb.st_ino;
+	}
+	sockdiag *d = sockdiag_new();
+	sock_list_init(&l, 0);
+	uint32_t split = (uint32_t)ntohs(sa.sin_port) << 16;
+	sockdiag_set_split(d, split);
+	assert_int_equal(sockdiag_scan_split(d, &l, err, sizeof(err)), RFX_OK);
+	assert_int_not_equal(boundary(&l, split), SIZE_MAX); /* partitioned: not a whole dump instead */
+	for (int i = 0; i < 2 * N + 1; i++)
+		assert_int_equal(count_inode(&l, inodes[i]), 1);
+	sockdiag_free(d);
+	sock_list_free(&l);
+	for (int i = 0; i < 2 * N + 1; i++)
+		close(fds[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_partitions),
-	    cmocka_unit_test(test_split_scan),
-	    cmocka_unit_test(test_split_adapts),
-	    cmocka_unit_test(test_split_max),
+	    cmocka_unit_test(test_partitions),	   cmocka_unit_test(test_split_scan),
+	    cmocka_unit_test(test_split_adapts),   cmocka_unit_test(test_split_max),
+	    cmocka_unit_test(test_split_outgrows),
 	};
 	return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
