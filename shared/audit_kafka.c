@@ -2,12 +2,20 @@
  * with a bounded on-disk spool for the records the brokers cannot take now, produced again in order when they
  * return.
  *
- * Two modes. Direct: write() hands the record to librdkafka (in memory, no disk). Spooling: write() appends
- * it to the spool. Spooling starts when librdkafka's queue is full, when every broker is down or when the
- * producer fails, and lasts until the sink thread has produced the whole spool and the brokers acknowledged
- * it. Records already in librdkafka when spooling starts are older than anything in the spool and stay in
- * librdkafka (no message timeout), so the order per key holds across an outage, and the idempotent producer
- * keeps them single. At close, what librdkafka still holds is put back in front of the spool (spool_prepend).
+ * Two modes. Direct: write() appends the record to an in-memory buffer (no disk). Spooling: write() appends
+ * it to the spool. Spooling starts when that buffer is full, when every broker is down or when the producer
+ * fails, and lasts until the sink thread has produced the whole buffer and spool and the brokers acknowledged
+ * them. Records in the buffer or in librdkafka when spooling starts are older than anything in the spool and
+ * are produced first (no message timeout), so the order per key holds across an outage, and the idempotent
+ * producer keeps them single. At close, what librdkafka and the buffer still hold is put back in front of the
+ * spool (spool_prepend).
+ *
+ * The sink thread hands records to librdkafka in bursts, and only when librdkafka holds none unacknowledged:
+ * a burst fits in one request per partition and is sent at once (rd_kafka_flush). librdkafka's idempotent
+ * producer keeps one request in flight per partition, and its broker thread polls without sleeping while a
+ * partition has a batch ready behind one in flight; handing records over as they come (linger.ms) made that
+ * thread spin whenever the brokers answered slower than linger.ms, up to a core. Batching happens in the
+ * buffer instead: a burst leaves when its oldest record is linger.ms old or it is full.
  */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -22,9 +30,13 @@
 #include "metrics.h"
 #include "spool.h"
 
-#define KAFKA_BATCH   1000 /* spool records produced before waiting for their acknowledgements */
-#define KAFKA_TICK_MS 20   /* the sink thread's poll interval */
-#define KAFKA_SYNC_MS 100  /* fsync batching of the spool */
+#define KAFKA_TICK_MS	  20	     /* the sink thread's poll interval */
+#define KAFKA_FLUSH_MS	  200	     /* how long the sink thread waits for a burst's acknowledgements */
+#define KAFKA_LINGER_MS	  "100"	     /* default linger.ms: how long a record waits for others */
+#define KAFKA_RECORD_WIRE 32	     /* a record's framing in a Kafka batch, at most */
+#define KAFKA_BATCH_SLACK 1024	     /* room for a batch's own header */
+#define KAFKA_BUF_KEEP	  (4u << 20) /* an emptied hand-over buffer larger than this is freed */
+#define KAFKA_SYNC_MS	  100	     /* fsync batching of the spool */
 #define KAFKA_PROBE_MS                                                                                       \
 	1000 /* how often a spooling sink with an empty spool asks whether brokers are back                  \
 	      */
@@ -39,6 +51,14 @@ typedef struct kmetrics {
 	metric *drop_full, *drop_large, *drop_undeliverable, *drop_corrupt;
 	metric *spool_records, *spool_bytes, *queued, *spooling, *up;
 } kmetrics;
+
+/* Records not yet handed to librdkafka: [u32 key length + 1, 0: no key][u32 value length][key][value]. */
+typedef struct pbuf {
+	char *data;
+	size_t len, cap;
+	size_t off; /* read position (the sink thread's) */
+	size_t n;   /* records in it */
+} pbuf;
 
 typedef struct rescue {
 	char **v;
@@ -66,6 +86,16 @@ typedef struct kafka_sink {
 	int64_t next_try_ms, retry_ms, last_sync_ms, last_probe_ms, last_gauge_ms;
 	bool rescuing;
 	rd_kafka_resp_err_t batch_err; /* why the current spool batch failed */
+	size_t batch_bytes;
+	/* Direct mode's buffer: writers append to in (under mu); the sink thread swaps it with out and hands
+	 * out's records to librdkafka. Records in out are older than those in in. */
+	pbuf in, out;
+	int64_t in_since_ms;			   /* under mu: when in got its first record */
+	_Atomic uint64_t buffered, buffered_bytes; /* records in in and out */
+	atomic_int flushing;
+	/* From the producer's configuration (set under mu): a burst, a record, the buffer. */
+	size_t burst_bytes, burst_msgs, max_record, max_buffered, max_buffered_bytes;
+	int linger_ms;
 	rescue rs;
 	_Atomic uint64_t written, produced, delivered, delivery_errors, spooled, dropped;
 	_Atomic uint64_t drops_unlogged;
@@ -102,6 +132,67 @@ static bool unframe(const char *f, size_t len, const char **key, size_t *klen, c
 	*val = f + 2 + kl;
 	*vlen = len - 2 - kl;
 	return true;
+}
+
+static size_t record_cost(size_t klen, size_t vlen)
+{
+	return klen + vlen + KAFKA_RECORD_WIRE;
+}
+
+static void put_u32(char *p, uint32_t v)
+{
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+}
+
+static uint32_t get_u32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+static void pbuf_put(pbuf *b, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	size_t need = b->len + 8 + klen + vlen;
+	if (need > b->cap) {
+		b->cap = b->cap ? b->cap : 65536;
+		while (b->cap < need)
+			b->cap *= 2;
+		b->data = rfx_realloc(b->data, b->cap);
+	}
+	char *p = b->data + b->len;
+	put_u32(p, key ? (uint32_t)klen + 1 : 0);
+	put_u32(p + 4, (uint32_t)vlen);
+	if (klen)
+		memcpy(p + 8, key, klen);
+	memcpy(p + 8 + klen, val, vlen);
+	b->len = need;
+	b->n++;
+}
+
+/* The record at the read position; returns its size in the buffer, 0 when there is none. */
+static size_t pbuf_peek(const pbuf *b, const char **key, size_t *klen, const char **val, size_t *vlen)
+{
+	if (b->off >= b->len)
+		return 0;
+	const char *p = b->data + b->off;
+	uint32_t kn = get_u32(p);
+	*klen = kn ? kn - 1 : 0;
+	*key = kn ? p + 8 : NULL;
+	*vlen = get_u32(p + 4);
+	*val = p + 8 + *klen;
+	return 8 + *klen + *vlen;
+}
+
+static void pbuf_clear(pbuf *b)
+{
+	if (b->cap > KAFKA_BUF_KEEP) {
+		RFX_FREE(b->data);
+		b->cap = 0;
+	}
+	b->len = b->off = b->n = 0;
 }
 
 static void metrics_setup(kmetrics *m)
@@ -211,36 +302,121 @@ static bool permanent_error(rd_kafka_resp_err_t e)
 	}
 }
 
+/* Direct mode, called with mu held: appends the record to the buffer, or starts spooling when it is full. */
+static bool buffer_put(kafka_sink *k, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	size_t cost = record_cost(klen, vlen);
+	if (atomic_load(&k->buffered) >= k->max_buffered ||
+	    atomic_load(&k->buffered_bytes) + cost > k->max_buffered_bytes) {
+		set_spooling(k, true, "producer queue full");
+		return false;
+	}
+	if (k->in.n == 0)
+		k->in_since_ms = rfx_mono_ms();
+	pbuf_put(&k->in, key, klen, val, vlen);
+	atomic_fetch_add(&k->buffered_bytes, cost);
+	atomic_fetch_add(&k->buffered, 1);
+	return true;
+}
+
 static rfx_err kafka_write(void *ctx, const char *key, const char *json, size_t len)
 {
 	kafka_sink *k = ctx;
 	size_t klen = key ? strnlen(key, KAFKA_MAX_KEY) : 0;
+	bool too_large = false;
 	rfx_err rc = RFX_OK;
 	atomic_fetch_add(&k->written, 1);
 	metrics_inc(k->m.written);
 	pthread_mutex_lock(&k->mu);
 	if (!atomic_load(&k->spooling)) {
-		rd_kafka_resp_err_t e = produce(k, key, klen, json, len, NULL);
-		if (!e)
+		too_large = record_cost(klen, len) > k->max_record;
+		if (too_large || buffer_put(k, key, klen, json, len))
 			goto out;
-		if (permanent_error(e)) {
-			rc = RFX_ERR_LIMIT;
-			goto out;
-		}
-		set_spooling(k, true,
-			     e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? "producer queue full"
-								: rd_kafka_err2str(e));
 	}
-	rc = 2 + klen + len > SPOOL_DEFAULT_MAX_RECORD ? RFX_ERR_LIMIT : spool_put(k, key, klen, json, len);
+	too_large = 2 + klen + len > SPOOL_DEFAULT_MAX_RECORD;
+	if (!too_large)
+		rc = spool_put(k, key, klen, json, len);
 out:
 	pthread_mutex_unlock(&k->mu);
-	if (rc == RFX_ERR_LIMIT && 2 + klen + len > SPOOL_DEFAULT_MAX_RECORD)
+	if (too_large) {
+		rc = RFX_ERR_LIMIT;
 		drop(k, k->m.drop_large, "too_large");
-	else if (rc == RFX_ERR_LIMIT && !atomic_load(&k->spooling))
-		drop(k, k->m.drop_undeliverable, "undeliverable");
-	else if (rc)
+	} else if (rc) {
 		drop(k, k->m.drop_full, rc == RFX_ERR_LIMIT ? "spool_full" : "spool_unwritable");
+	}
 	return rc;
+}
+
+/* Takes in's records into out (empty) when a burst is due; called by the sink thread. Returns the ms until
+ * one is due when none is. */
+static int take_burst(kafka_sink *k)
+{
+	int wait = 0;
+	pthread_mutex_lock(&k->mu);
+	if (k->in.n == 0) {
+		wait = KAFKA_TICK_MS;
+	} else if (!atomic_load(&k->spooling) && !atomic_load(&k->flushing) && !atomic_load(&k->stop) &&
+		   k->in.len < k->burst_bytes && k->in.n < k->burst_msgs) {
+		int64_t due = k->in_since_ms + k->linger_ms - rfx_mono_ms();
+		wait = due > 0 ? (int)due : 0;
+	}
+	if (wait == 0) {
+		pbuf t = k->out;
+		k->out = k->in;
+		k->in = t;
+	}
+	pthread_mutex_unlock(&k->mu);
+	return wait;
+}
+
+/* Produces out's records, up to one burst; the rest stays in front for the next one. */
+static void produce_burst(kafka_sink *k)
+{
+	size_t bytes = 0, n = 0, klen, vlen, size;
+	const char *key, *val;
+	while (n < k->burst_msgs && (size = pbuf_peek(&k->out, &key, &klen, &val, &vlen))) {
+		size_t cost = record_cost(klen, vlen);
+		if (n && bytes + cost > k->burst_bytes)
+			break;
+		rd_kafka_resp_err_t e = produce(k, key, klen, val, vlen, NULL);
+		if (e && !permanent_error(e)) {
+			pthread_mutex_lock(&k->mu);
+			set_spooling(k, true,
+				     e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? "producer queue full"
+									: rd_kafka_err2str(e));
+			pthread_mutex_unlock(&k->mu);
+			break;
+		}
+		if (e)
+			drop(k, k->m.drop_undeliverable, "undeliverable");
+		k->out.off += size;
+		k->out.n--;
+		atomic_fetch_sub(&k->buffered_bytes, cost);
+		atomic_fetch_sub(&k->buffered, 1);
+		bytes += cost;
+		n++;
+	}
+	if (k->out.n == 0)
+		pbuf_clear(&k->out);
+	if (n)
+		rd_kafka_flush(k->rk, KAFKA_FLUSH_MS);
+}
+
+/* Hands the buffer's records to librdkafka, one burst at a time, each once librdkafka holds nothing
+ * unacknowledged (see the top of this file). Returns how long the sink thread may sleep. */
+static int handover(kafka_sink *k)
+{
+	if (atomic_load(&k->buffered) == 0)
+		return KAFKA_TICK_MS;
+	if (rd_kafka_outq_len(k->rk) > 0)
+		return KAFKA_TICK_MS;
+	if (k->out.n == 0) {
+		int wait = take_burst(k);
+		if (wait)
+			return wait < KAFKA_TICK_MS ? wait : KAFKA_TICK_MS;
+	}
+	produce_burst(k);
+	return 0;
 }
 
 static void rescue_add(kafka_sink *k, const rd_kafka_message_t *m)
@@ -403,8 +579,9 @@ static rfx_err producer_conf(kafka_sink *k, rd_kafka_conf_t *c, char *err, size_
 	const char *defaults[][2] = {
 	    {"bootstrap.servers", k->brokers},
 	    {"client.id", client_id},
-	    {"linger.ms", "50"}, /* batches bursts; per-message wakeups of the broker thread cost CPU */
-	    {"message.timeout.ms", "0"}, /* records wait for the brokers; the spool bounds the wait */
+	    {"linger.ms", KAFKA_LINGER_MS}, /* the buffer's batching (see the top of this file) */
+	    {"compression.codec", "lz4"}, /* JSON records shrink several times: fewer bytes for the brokers */
+	    {"message.timeout.ms", "0"},  /* records wait for the brokers; the spool bounds the wait */
 	    {"queue.buffering.max.messages", "100000"},
 	    {"queue.buffering.max.kbytes", "32768"},
 	    {"reconnect.backoff.max.ms", "1000"},
@@ -420,6 +597,35 @@ static rfx_err producer_conf(kafka_sink *k, rd_kafka_conf_t *c, char *err, size_
 	if (!rc)
 		rc = conf_set(c, "acks", "all", err, errlen);
 	return rc;
+}
+
+static double conf_number(const rd_kafka_conf_t *c, const char *name, double dflt)
+{
+	char v[64];
+	size_t n = sizeof(v);
+	if (rd_kafka_conf_get(c, name, v, &n) != RD_KAFKA_CONF_OK)
+		return dflt;
+	char *end;
+	double d = strtod(v, &end);
+	return end != v && d >= 0 ? d : dflt;
+}
+
+/* A burst fits in one request per partition: librdkafka cuts a batch at batch.size or message.max.bytes,
+ * whichever is smaller, and at batch.num.messages. The buffer holds what librdkafka's queue would. */
+static void set_limits(kafka_sink *k, const rd_kafka_conf_t *c)
+{
+	double max_msg = conf_number(c, "message.max.bytes", 1000000);
+	double batch = conf_number(c, "batch.size", 1000000);
+	double request = batch < max_msg ? batch : max_msg;
+	k->max_record = (size_t)max_msg > KAFKA_BATCH_SLACK ? (size_t)max_msg - KAFKA_BATCH_SLACK : 1;
+	k->burst_bytes =
+	    request > 2 * KAFKA_BATCH_SLACK ? (size_t)request - KAFKA_BATCH_SLACK : KAFKA_BATCH_SLACK;
+	k->burst_msgs = (size_t)conf_number(c, "batch.num.messages", 10000);
+	if (k->burst_msgs == 0)
+		k->burst_msgs = 1;
+	k->max_buffered = (size_t)conf_number(c, "queue.buffering.max.messages", 100000);
+	k->max_buffered_bytes = (size_t)(conf_number(c, "queue.buffering.max.kbytes", 32768) * 1024);
+	k->linger_ms = (int)conf_number(c, "linger.ms", 100);
 }
 
 static rfx_err make_producer(kafka_sink *k, char *err, size_t errlen)
@@ -444,6 +650,7 @@ static rfx_err make_producer(kafka_sink *k, char *err, size_t errlen)
 	pthread_mutex_lock(&k->mu);
 	k->rk = rk;
 	k->rkt = rkt;
+	set_limits(k, rd_kafka_conf(rk));
 	pthread_mutex_unlock(&k->mu);
 out:
 	if (c)
@@ -451,8 +658,30 @@ out:
 	return rc;
 }
 
-/* Takes back what librdkafka still holds: records that came straight from write() go in front of the spool
- * (they are older than all of it); spool records are still in the spool. Then destroys the producer. */
+/* The buffer's records, newer than librdkafka's and older than the spool's, join the rescued ones. */
+static void rescue_pending(kafka_sink *k)
+{
+	pthread_mutex_lock(&k->mu);
+	pbuf *bufs[] = {&k->out, &k->in};
+	for (size_t i = 0; i < RFX_ARRAY_LEN(bufs); i++) {
+		const char *key, *val;
+		size_t klen, vlen, size;
+		while ((size = pbuf_peek(bufs[i], &key, &klen, &val, &vlen))) {
+			rd_kafka_message_t m = {
+			    .key = (void *)key, .key_len = klen, .payload = (void *)val, .len = vlen};
+			rescue_add(k, &m);
+			bufs[i]->off += size;
+		}
+		pbuf_clear(bufs[i]);
+	}
+	atomic_store(&k->buffered, 0);
+	atomic_store(&k->buffered_bytes, 0);
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* Takes back what librdkafka and the buffer still hold: records that came straight from write() go in front
+ * of the spool (they are older than all of it); spool records are still in the spool. Then destroys the
+ * producer. */
 static void rescue_and_destroy(kafka_sink *k)
 {
 	rd_kafka_t *rk = k->rk;
@@ -462,6 +691,7 @@ static void rescue_and_destroy(kafka_sink *k)
 	while (rd_kafka_outq_len(rk) > 0 && rfx_mono_ms() < deadline)
 		rd_kafka_poll(rk, 20);
 	k->rescuing = false;
+	rescue_pending(k);
 	if (k->rs.n) {
 		rfx_err rc = spool_prepend(k->sp, (const char *const *)k->rs.v, k->rs.lens, k->rs.n);
 		char count[24];
@@ -498,6 +728,7 @@ static void batch_reset(kafka_sink *k)
 	k->has_pending = k->batch_open = k->batch_closed = k->batch_failed = k->has_last = false;
 	k->batch_err = RD_KAFKA_RESP_ERR_NO_ERROR;
 	k->batch_outstanding = 0;
+	k->batch_bytes = 0;
 }
 
 /* After a fatal producer error: keep everything, start a new producer, produce the spool again. */
@@ -531,12 +762,19 @@ static void finish_batch(kafka_sink *k)
 		LOG_WARN("audit spool not delivered, retrying", "sink", "kafka", "error",
 			 k->batch_err ? rd_kafka_err2str(k->batch_err) : "producer refused the record",
 			 "retry_ms", retry);
-	} else {
-		if (k->has_last)
-			(void)spool_ack(k->sp, k->batch_last);
-		k->retry_ms = 0;
+		batch_reset(k);
+		return;
 	}
+	if (k->has_last)
+		(void)spool_ack(k->sp, k->batch_last);
+	k->retry_ms = 0;
+	/* A record read but left for the next batch (it did not fit) stays: the read position is past it. */
+	bool keep = k->has_pending;
+	spool_rec next = k->pending;
+	k->has_pending = false;
 	batch_reset(k);
+	k->pending = next;
+	k->has_pending = keep;
 }
 
 /* Produces spool records until the batch is full, the spool is read, or librdkafka's queue is full. */
@@ -552,10 +790,18 @@ static void fill_batch(kafka_sink *k)
 		const char *key, *val;
 		size_t klen, vlen;
 		rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-		if (!unframe(k->pending.data, k->pending.len, &key, &klen, &val, &vlen))
+		bool ok = unframe(k->pending.data, k->pending.len, &key, &klen, &val, &vlen);
+		if (ok && k->batch_bytes && k->batch_bytes + record_cost(klen, vlen) > k->burst_bytes) {
+			k->batch_open = false; /* kept in pending: first of the next batch */
+			k->batch_closed = true;
+			return;
+		}
+		if (!ok) {
+			klen = vlen = 0;
 			drop(k, k->m.drop_corrupt, "corrupt");
-		else
+		} else {
 			e = produce(k, key, klen, val, vlen, SPOOLED);
+		}
 		if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			return; /* kept in pending for the next tick */
 		if (e && !permanent_error(e)) {
@@ -569,11 +815,12 @@ static void fill_batch(kafka_sink *k)
 			drop(k, k->m.drop_undeliverable, "undeliverable");
 		else
 			k->batch_outstanding++;
+		k->batch_bytes += record_cost(klen, vlen);
 		k->batch_last = k->pending.next;
 		k->has_last = true;
 		spool_rec_free(&k->pending);
 		k->has_pending = false;
-		if (k->batch_outstanding >= KAFKA_BATCH) {
+		if ((size_t)k->batch_outstanding >= k->burst_msgs || k->batch_bytes >= k->burst_bytes) {
 			k->batch_open = false;
 			k->batch_closed = true;
 		}
@@ -603,6 +850,9 @@ static void drain(kafka_sink *k)
 	int64_t now = rfx_mono_ms();
 	if (!atomic_load(&k->spooling) || now < k->next_try_ms)
 		return;
+	/* The buffer's records and those librdkafka holds are older than the spool's: they go first. */
+	if (!k->batch_open && (atomic_load(&k->buffered) || rd_kafka_outq_len(k->rk) > 0))
+		return;
 	if (!k->batch_open) {
 		pthread_mutex_lock(&k->mu);
 		bool empty = spool_count(k->sp) == 0, up = broker_up(k);
@@ -617,6 +867,8 @@ static void drain(kafka_sink *k)
 		k->batch_open = true;
 	}
 	fill_batch(k);
+	if (k->batch_closed && k->batch_outstanding > 0)
+		rd_kafka_flush(k->rk, KAFKA_FLUSH_MS); /* send it now: linger.ms is for the buffer */
 }
 
 static void housekeeping(kafka_sink *k)
@@ -631,7 +883,8 @@ static void housekeeping(kafka_sink *k)
 		k->last_gauge_ms = now;
 		metrics_set(k->m.spool_records, (double)spool_count(k->sp));
 		metrics_set(k->m.spool_bytes, (double)spool_disk_bytes(k->sp));
-		metrics_set(k->m.queued, k->rk ? rd_kafka_outq_len(k->rk) : 0);
+		metrics_set(k->m.queued,
+			    (double)atomic_load(&k->buffered) + (k->rk ? rd_kafka_outq_len(k->rk) : 0));
 		metrics_set(k->m.up, broker_up(k));
 	}
 }
@@ -647,8 +900,9 @@ static void *sink_main(void *arg)
 				continue;
 			}
 		}
+		int wait = handover(k);
 		bool busy = atomic_load(&k->spooling) && (k->batch_open || k->batch_closed);
-		rd_kafka_poll(k->rk, busy ? 1 : KAFKA_TICK_MS);
+		rd_kafka_poll(k->rk, busy ? 1 : wait);
 		drain(k);
 		housekeeping(k);
 	}
@@ -659,15 +913,17 @@ static void kafka_flush(void *ctx, int timeout_ms)
 {
 	kafka_sink *k = ctx;
 	int64_t deadline = rfx_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	atomic_fetch_add(&k->flushing, 1); /* the sink thread hands the buffer over without waiting */
 	for (;;) {
 		pthread_mutex_lock(&k->mu);
 		int queued = k->rk ? rd_kafka_outq_len(k->rk) : 0;
-		bool done = queued == 0 && spool_count(k->sp) == 0;
+		bool done = queued == 0 && atomic_load(&k->buffered) == 0 && spool_count(k->sp) == 0;
 		pthread_mutex_unlock(&k->mu);
 		if (done || rfx_mono_ms() >= deadline)
 			break;
 		usleep(5000);
 	}
+	atomic_fetch_sub(&k->flushing, 1);
 	(void)spool_sync(k->sp);
 }
 
@@ -682,6 +938,8 @@ static void sink_free(kafka_sink *k)
 	free(k->props.values);
 	free(k->topic);
 	free(k->brokers);
+	free(k->in.data);
+	free(k->out.data);
 	pthread_mutex_destroy(&k->mu);
 	free(k);
 }
@@ -810,7 +1068,7 @@ void audit_kafka_get_stats(void *ctx, audit_kafka_stats *s)
 	s->spool_records = spool_count(k->sp);
 	s->spooling = atomic_load(&k->spooling);
 	pthread_mutex_lock(&k->mu);
-	s->queued = k->rk ? (uint64_t)rd_kafka_outq_len(k->rk) : 0;
+	s->queued = atomic_load(&k->buffered) + (k->rk ? (uint64_t)rd_kafka_outq_len(k->rk) : 0);
 	pthread_mutex_unlock(&k->mu);
 }
 
