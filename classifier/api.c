@@ -4,7 +4,7 @@
 #include <string.h>
 #include "app.h"
 #include "classify.h"
-#include "jsonarena.h"
+#include "arena.h"
 #include "log.h"
 #include "metrics.h"
 #include "normalize.h"
@@ -30,7 +30,7 @@ static bool normalize_body(const http_req *req, http_resp *resp, const normalize
 	char err[300] = "";
 	const char *field = NULL;
 	rfx_err rc = normalize_parse_owned(norm, body, out, err, sizeof(err), &field);
-	cJSON_Delete(body);
+	arena_json_delete(body);
 	if (rc) {
 		count_rejected("invalid_event");
 		LOG_WARN("event rejected", "source", norm->name, "error", err, "field", field);
@@ -53,7 +53,7 @@ static void classify_all(const http_req *req, http_resp *resp, classifier_app *a
 	/* Every cJSON tree of the request (the body, the events' raw payloads, decisions, the response) lives
 	 * in this thread's arena; none outlives the request: the history, the outbox and the audit keep text.
 	 */
-	jsonarena_begin();
+	arena_begin();
 	event_list evs = {0};
 	if (!normalize_body(req, resp, norm, &evs))
 		goto out;
@@ -71,7 +71,7 @@ static void classify_all(const http_req *req, http_resp *resp, classifier_app *a
 	http_resp_json(resp, act ? 202 : 200, out);
 out:
 	event_list_free(&evs);
-	jsonarena_reset();
+	arena_reset();
 }
 
 static void h_events_post(const http_req *req, http_resp *resp, void *ud)

@@ -274,7 +274,9 @@ static void ring_put(history *h, const char *id, hist_entry *ne)
 	}
 	hist_entry gone = *slot;
 	*slot = *ne;
-	snprintf(h->ids[h->head], sizeof(h->ids[h->head]), "%s", id ? id : "");
+	size_t idlen = id ? strnlen(id, sizeof(h->ids[h->head]) - 1) : 0;
+	memcpy(h->ids[h->head], id ? id : "", idlen);
+	h->ids[h->head][idlen] = '\0';
 	if (id) {
 		size_t pos = index_pos(h, id);
 		if (h->index[pos]) /* an id stored twice: the newer wins */

@@ -10,7 +10,7 @@
 #include "audit.h"
 #include "classify.h"
 #include "httpc.h"
-#include "jsonarena.h"
+#include "arena.h"
 #include "log.h"
 #include "rulestore.h"
 #include "topology.h"
@@ -236,7 +236,7 @@ int main(int argc, char **argv)
 	log_level_parse(app.cfg.common.log_level, &lvl);
 	log_init("classifier", lvl);
 	httpc_global_init();
-	jsonarena_init(); /* before any other thread uses cJSON */
+	arena_init(); /* before any other thread uses cJSON */
 	/* Termination signals are taken synchronously by the main thread; every other thread has them
 	 * blocked. */
 	sigset_t sigs;

@@ -1081,10 +1081,11 @@ static rfx_err render_targets(const rule *r, const eval_ctx *c, rule_rendered *r
 	rr->targets = rfx_calloc(a->ntargets, sizeof(*rr->targets));
 	for (size_t i = 0; i < a->ntargets; i++) {
 		char *t, what[48];
-		snprintf(what, sizeof(what), "action.targets[%zu]", i);
 		rfx_err rc = template_render_target(a->targets[i], c, &t, err, errlen);
-		if (rc)
+		if (rc) {
+			snprintf(what, sizeof(what), "action.targets[%zu]", i);
 			return prefixed(rc, what, err, errlen);
+		}
 		bool dup = false;
 		for (size_t j = 0; j < rr->ntargets && !dup; j++)
 			dup = strcmp(rr->targets[j], t) == 0;

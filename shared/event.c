@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "event.h"
+
+#include "arena.h"
 #include "jsonw.h"
 #include "timefmt.h"
 
@@ -20,25 +22,26 @@ static char *bounded_copy(const char *s)
 	while (n <= EVENT_MAX_FIELD && s[n] && (unsigned char)s[n] < 0x80)
 		n++;
 	if (!s[n] && n <= EVENT_MAX_FIELD) /* plain ASCII within the bound: nothing to cut or replace */
-		return rfx_strndup(s, n);
+		return arena_strndup(s, n);
 	n += strnlen(s + n, EVENT_MAX_FIELD + 4 - n);
 	if (n <= EVENT_MAX_FIELD && rfx_utf8_valid(s, n)) /* valid UTF-8 within the bound */
-		return rfx_strndup(s, n);
+		return arena_strndup(s, n);
 	char *out = rfx_utf8_sanitize(s, n);
 	size_t len = strlen(out);
 	if (len > EVENT_MAX_FIELD) {
 		len = EVENT_MAX_FIELD;
 		while (len > 0 && ((unsigned char)out[len] & 0xC0) == 0x80)
 			len--;
-		out[len] = '\0';
 	}
-	return rfx_realloc(out, len + 1);
+	char *copy = arena_strndup(out, len); /* an event's memory comes from one place (arena_keeps) */
+	free(out);
+	return copy;
 }
 
 void event_set(char **field, const char *value)
 {
 	char *v = bounded_copy(value ? value : "");
-	free(*field);
+	arena_free(*field);
 	*field = v;
 }
 
@@ -53,35 +56,35 @@ static size_t tags_cap(size_t n)
 
 event *event_new(event_source src)
 {
-	event *e = rfx_calloc(1, sizeof(*e));
+	event *e = arena_calloc(1, sizeof(*e));
 	rfx_ulid(e->id);
 	e->source = (unsigned)src < SRC__COUNT ? src : SRC_GENERIC;
 	e->state = EV_OPEN;
-	e->source_id = rfx_strdup("");
-	e->title = rfx_strdup("");
-	e->severity = rfx_strdup("");
-	e->entity = rfx_strdup("");
-	e->event_type = rfx_strdup("");
+	e->source_id = arena_strndup("", 0);
+	e->title = arena_strndup("", 0);
+	e->severity = arena_strndup("", 0);
+	e->entity = arena_strndup("", 0);
+	e->event_type = arena_strndup("", 0);
 	return e;
 }
 
 void event_free(event *e)
 {
-	if (!e)
+	if (!e || arena_keeps(e)) /* all of it is in the request's arena */
 		return;
-	free(e->source_id);
-	free(e->title);
-	free(e->severity);
-	free(e->entity);
-	free(e->event_type);
-	free(e->url);
+	arena_free(e->source_id);
+	arena_free(e->title);
+	arena_free(e->severity);
+	arena_free(e->entity);
+	arena_free(e->event_type);
+	arena_free(e->url);
 	for (size_t i = 0; i < e->ntags; i++) {
-		free(e->tags[i].key);
-		free(e->tags[i].value);
+		arena_free(e->tags[i].key);
+		arena_free(e->tags[i].value);
 	}
-	free(e->tags);
-	cJSON_Delete(e->raw);
-	free(e);
+	arena_free(e->tags);
+	arena_json_delete(e->raw);
+	arena_free(e);
 }
 
 event *event_clone(const event *e)
@@ -124,7 +127,7 @@ void event_list_push(event_list *l, event *e)
 {
 	/* Grows by powers of two: n is a power of two exactly when the array is full. */
 	if (l->n == 0 || (l->n & (l->n - 1)) == 0)
-		l->v = rfx_realloc(l->v, (l->n ? l->n * 2 : 1) * sizeof(*l->v));
+		l->v = arena_grow(l->v, l->n * sizeof(*l->v), (l->n ? l->n * 2 : 1) * sizeof(*l->v));
 	l->v[l->n++] = e;
 }
 
@@ -132,7 +135,8 @@ void event_list_free(event_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		event_free(l->v[i]);
-	RFX_FREE(l->v);
+	arena_free(l->v); /* (a no-op when the list is in the arena) */
+	l->v = NULL;
 	l->n = 0;
 }
 
@@ -165,15 +169,16 @@ void event_tag_set(event *e, const char *key, const char *value)
 	size_t i = tag_search(e, k, &found);
 	if (found) {
 		event_set(&e->tags[i].value, value);
-		free(k);
+		arena_free(k);
 		return;
 	}
 	if (e->ntags >= EVENT_MAX_TAGS) {
-		free(k);
+		arena_free(k);
 		return;
 	}
 	if (e->ntags == tags_cap(e->ntags))
-		e->tags = rfx_realloc(e->tags, tags_cap(e->ntags + 1) * sizeof(*e->tags));
+		e->tags = arena_grow(e->tags, tags_cap(e->ntags) * sizeof(*e->tags),
+				     tags_cap(e->ntags + 1) * sizeof(*e->tags));
 	memmove(&e->tags[i + 1], &e->tags[i], (e->ntags - i) * sizeof(*e->tags));
 	e->tags[i].key = k;
 	e->tags[i].value = bounded_copy(value ? value : "");

@@ -2,6 +2,8 @@
  * bodies, JSON errors, per-route metrics, and the built-in /healthz, /readyz and /metrics. */
 #include "http.h"
 
+#include "arena.h"
+
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -91,7 +93,7 @@ void http_resp_json(http_resp *resp, int status, cJSON *j)
 		buf_puts(&resp->body,
 			 "{\"error\":{\"code\":\"internal\",\"message\":\"response too large\"}}");
 	}
-	cJSON_Delete(j);
+	arena_json_delete(j); /* a tree made in a request arena goes with it */
 }
 
 void http_resp_error(http_resp *resp, int status, const char *code, const char *message, const char *field)

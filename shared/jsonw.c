@@ -177,7 +177,7 @@ char *jsonw_print(const cJSON *v)
 		if (!c)
 			abort();
 		s = rfx_strdup(
-		    c); /* c may be in a JSON arena (jsonarena.h); the caller frees s with free() */
+		    c); /* c may be in a request arena (arena.h); the caller frees s with free() */
 		cJSON_free(c);
 	} else {
 		s = rfx_malloc(b->len + 1);

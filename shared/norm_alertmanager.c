@@ -155,7 +155,7 @@ static rfx_err parse_alerts(normalize_ctx *c, const cJSON *alerts, const char *l
 	cJSON_ArrayForEach(a, alerts)
 	{
 		event *e;
-		normalize_where(c, "%s[%zu]", list, i++);
+		normalize_where_item(c, list, i++);
 		rfx_err rc = alert_to_event(c, a, group_status, &e);
 		if (!rc)
 			rc = normalize_push(c, e);

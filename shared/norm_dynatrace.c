@@ -179,7 +179,7 @@ static rfx_err parse_list(normalize_ctx *c, const cJSON *problems)
 	cJSON_ArrayForEach(p, problems)
 	{
 		event *e;
-		normalize_where(c, "problems[%zu]", i++);
+		normalize_where_item(c, "problems", i++);
 		rfx_err rc = problem_to_event(c, p, &e);
 		if (rc)
 			return rc;

@@ -193,7 +193,7 @@ static rfx_err parse_list(normalize_ctx *c, const cJSON *list, const char *name)
 	const cJSON *o;
 	cJSON_ArrayForEach(o, list)
 	{
-		normalize_where(c, "%s[%zu]", name, i++);
+		normalize_where_item(c, name, i++);
 		rfx_err rc = object_to_event(c, o);
 		if (rc)
 			return rc;

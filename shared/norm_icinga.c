@@ -219,7 +219,7 @@ static rfx_err parse_results(normalize_ctx *c, const cJSON *results, event_sourc
 	const cJSON *r;
 	cJSON_ArrayForEach(r, results)
 	{
-		normalize_where(c, "results[%zu]", i++);
+		normalize_where_item(c, "results", i++);
 		rfx_err rc = parse_object(c, r, src);
 		if (rc)
 			return rc;

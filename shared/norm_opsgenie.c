@@ -127,7 +127,7 @@ static rfx_err parse_list(normalize_ctx *c, const cJSON *list)
 	const cJSON *a;
 	cJSON_ArrayForEach(a, list)
 	{
-		normalize_where(c, "data[%zu]", i++);
+		normalize_where_item(c, "data", i++);
 		rfx_err rc = push_alert(c, a, a);
 		if (rc)
 			return rc;

@@ -9,6 +9,8 @@
 
 #include "normalize.h"
 
+#include "arena.h"
+
 const normalizer *const normalizers[] = {
     &norm_alertmanager, &norm_dynatrace, &norm_opsgenie, &norm_icinga, &norm_nagios, &norm_generic, NULL,
 };
@@ -96,7 +98,7 @@ rfx_err normalize_run(normalize_fn fn, const cJSON *body, event_list *out, char 
 	}
 	for (size_t i = 0; i < c.out.n; i++)
 		event_list_push(out, c.out.v[i]);
-	free(c.out.v);
+	arena_free(c.out.v); /* event_list_push grows it in the arena when one is active */
 	return RFX_OK;
 }
 
@@ -130,6 +132,22 @@ void normalize_where(normalize_ctx *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->where, sizeof(c->where), fmt, ap);
 	va_end(ap);
+}
+
+void normalize_where_item(normalize_ctx *c, const char *list, size_t i)
+{
+	char digits[24];
+	size_t nd = 0;
+	do
+		digits[nd++] = (char)('0' + i % 10);
+	while ((i /= 10) && nd < sizeof(digits));
+	size_t n = strnlen(list, sizeof(c->where) - nd - 3);
+	memcpy(c->where, list, n);
+	c->where[n++] = '[';
+	while (nd)
+		c->where[n++] = digits[--nd];
+	c->where[n++] = ']';
+	c->where[n] = '\0';
 }
 
 rfx_err normalize_push(normalize_ctx *c, event *e)

@@ -63,6 +63,8 @@ rfx_err normalize_run(normalize_fn fn, const cJSON *body, event_list *out, char 
 rfx_err normalize_fail(normalize_ctx *c, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void normalize_where(normalize_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* normalize_where(c, "%s[%zu]", list, i) without printf: it runs once per problem. */
+void normalize_where_item(normalize_ctx *c, const char *list, size_t i);
 /* Takes e; RFX_ERR_LIMIT (and e freed) beyond NORMALIZE_MAX_EVENTS. */
 rfx_err normalize_push(normalize_ctx *c, event *e);
 

@@ -399,6 +399,11 @@ bool rfx_utf8_valid(const char *s, size_t len)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < len) {
+		uint64_t w;
+		if (len - i >= 8 && (memcpy(&w, p + i, 8), !(w & 0x8080808080808080ULL))) {
+			i += 8; /* eight ASCII bytes */
+			continue;
+		}
 		size_t n = utf8_seq_len(p + i, len - i);
 		if (n == 0)
 			return false;

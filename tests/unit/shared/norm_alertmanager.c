@@ -195,6 +195,13 @@ static void test_bad_input(void **state)
 	assert_norm_fails(&r, RFX_ERR_INVAL, "status", "status must be firing or resolved");
 	norm_run_text("alertmanager", "{\"alerts\": [{\"labels\": {}}, 7]}", &r);
 	assert_norm_fails(&r, RFX_ERR_INVAL, NULL, "alerts[1]: an alert must be an object");
+	norm_run_text(
+	    "alertmanager",
+	    "{\"alerts\": [{\"labels\": {}}, {\"labels\": {}}, {\"labels\": {}}, {\"labels\": {}}, "
+	    "{\"labels\": {}}, {\"labels\": {}}, {\"labels\": {}}, {\"labels\": {}}, {\"labels\": {}}, "
+	    "{\"labels\": {}}, {\"labels\": {}}, {\"labels\": {}}, \"x\"]}",
+	    &r);
+	assert_norm_fails(&r, RFX_ERR_INVAL, NULL, "alerts[12]: an alert must be an object");
 	norm_run_text("alertmanager", "{\"alerts\": [{\"annotations\": {}}]}", &r);
 	assert_norm_fails(&r, RFX_ERR_INVAL, "labels", "alerts[0]: labels is required");
 	norm_run_text("alertmanager", "[{\"labels\": []}]", &r);

@@ -1,10 +1,11 @@
-/* jsonarena.c -- per-thread bump arena behind cJSON's allocation hooks (see jsonarena.h). */
-#include "jsonarena.h"
+/* arena.c -- the per-thread request arena, also behind cJSON's allocation hooks (see arena.h). */
+#include "arena.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rfx.h"
 
@@ -17,7 +18,8 @@
 #define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-/* A 2 KiB webhook parses into about 8 KiB of nodes and strings; larger bodies go on in malloc'd memory. */
+/* A 2 KiB webhook with its events, decisions and response takes about 16 KiB; larger requests go on in
+ * malloc'd memory. */
 #define ARENA_SIZE  (64 * 1024)
 #define ARENA_ALIGN 16
 
@@ -25,6 +27,7 @@ typedef struct arena {
 	char *mem;
 	size_t used;
 	bool active;
+	bool spilled; /* since arena_begin, an allocation did not fit and was malloc'd */
 } arena;
 
 static __thread arena tls_arena;
@@ -37,19 +40,51 @@ static bool owns(const arena *a, const void *p)
 	return a->mem && (uintptr_t)p >= (uintptr_t)a->mem && (uintptr_t)p < (uintptr_t)a->mem + ARENA_SIZE;
 }
 
-static void *arena_alloc(size_t n)
+void *arena_alloc(size_t n)
 {
 	arena *a = &tls_arena;
 	size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-	if (!a->active || need < n || need > ARENA_SIZE - a->used)
-		return malloc(n);
+	if (!a->active)
+		return rfx_malloc(n);
+	if (need < n || need > ARENA_SIZE - a->used) {
+		a->spilled = true;
+		return rfx_malloc(n);
+	}
 	void *p = a->mem + a->used;
 	a->used += need;
 	ARENA_UNPOISON(p, n);
 	return p;
 }
 
-static void arena_free(void *p)
+void *arena_calloc(size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		abort();
+	void *p = arena_alloc(n * size);
+	memset(p, 0, n * size);
+	return p;
+}
+
+char *arena_strndup(const char *s, size_t n)
+{
+	char *p = arena_alloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void *arena_grow(void *p, size_t old, size_t n)
+{
+	if (!p)
+		return arena_alloc(n);
+	if (!owns(&tls_arena, p))
+		return rfx_realloc(p, n);
+	void *q = arena_alloc(n);
+	memcpy(q, p, old < n ? old : n);
+	return q;
+}
+
+void arena_free(void *p)
 {
 	if (!owns(&tls_arena, p))
 		free(p);
@@ -69,12 +104,12 @@ static void install(void)
 	installed = true;
 }
 
-void jsonarena_init(void)
+void arena_init(void)
 {
 	pthread_once(&arena_once, install);
 }
 
-void jsonarena_begin(void)
+void arena_begin(void)
 {
 	arena *a = &tls_arena;
 	if (!installed)
@@ -87,26 +122,37 @@ void jsonarena_begin(void)
 	a->active = true;
 }
 
-void jsonarena_end(void)
+void arena_end(void)
 {
 	tls_arena.active = false;
 }
 
-void jsonarena_reset(void)
+void arena_reset(void)
 {
 	arena *a = &tls_arena;
-	a->active = false;
+	a->active = a->spilled = false;
 	if (a->mem)
 		ARENA_POISON(a->mem, a->used);
 	a->used = 0;
 }
 
-size_t jsonarena_used(void)
+bool arena_keeps(const void *p)
+{
+	return owns(&tls_arena, p) && !tls_arena.spilled;
+}
+
+void arena_json_delete(cJSON *j)
+{
+	if (!arena_keeps(j))
+		cJSON_Delete(j);
+}
+
+size_t arena_used(void)
 {
 	return tls_arena.used;
 }
 
-bool jsonarena_owns(const void *p)
+bool arena_owns(const void *p)
 {
 	return owns(&tls_arena, p);
 }
