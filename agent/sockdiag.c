@@ -16,13 +16,16 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SOCKDIAG_RECV_BUF  (64 * 1024)
 #define SOCKDIAG_RCVBUF	   (1024 * 1024)
 #define SOCKDIAG_TIMEOUT_S 5
-#define SOCKDIAG_BC_OPS	   8   /* the longest partition filter is 7 ops */
-#define SOCKDIAG_SAMPLES   511 /* keys sampled to choose a split */
+#define SOCKDIAG_BC_OPS	   8	/* the longest partition filter is 7 ops */
+#define SOCKDIAG_SAMPLES   511	/* keys sampled to choose a split */
+#define SOCKDIAG_SPLIT_MIN 2000 /* sockets below which a whole dump takes a millisecond or two: not split */
+#define SOCKDIAG_PAUSE	   8	/* whole dumps after a split that ran on one core at a time */
 
 static void sockdiag_record(const struct inet_diag_msg *m, sock_list *out)
 {
@@ -296,6 +299,7 @@ typedef struct sockdiag_part {
 	char *buf;
 	sockdiag_bc bc;
 	rfx_err rc;
+	double cpu; /* the thread's CPU seconds for the dump */
 	char err[160];
 } sockdiag_part;
 
@@ -305,7 +309,10 @@ struct sockdiag {
 	uint32_t split;
 	size_t nlower, nupper; /* sockets on either side of the split in the last scan */
 	bool chosen;	       /* a split was chosen (from a whole dump) or set */
+	bool forced;	       /* set: used by the next scan whatever the rules below */
 	bool single;	       /* one whole dump per scan: one core, or the kernel refused a filtered dump */
+	unsigned pause;	       /* whole dumps to go before the split is tried again */
+	bool was_split;	       /* the last scan */
 };
 
 /* Two dumps cost about a third more CPU time than one (each walks every socket): on one core they would only
@@ -334,6 +341,11 @@ void sockdiag_free(sockdiag *d)
 	free(d);
 }
 
+bool sockdiag_was_split(const sockdiag *d)
+{
+	return d->was_split;
+}
+
 uint32_t sockdiag_split(const sockdiag *d)
 {
 	return d->split;
@@ -342,13 +354,22 @@ uint32_t sockdiag_split(const sockdiag *d)
 void sockdiag_set_split(sockdiag *d, uint32_t split)
 {
 	d->split = split;
-	d->chosen = true;
+	d->chosen = d->forced = true;
+}
+
+static double sockdiag_cpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void *sockdiag_worker(void *arg)
 {
 	sockdiag_part *p = arg;
+	double c0 = sockdiag_cpu();
 	p->rc = sockdiag_dump(&p->l, &p->bc, p->buf, p->err, sizeof(p->err));
+	p->cpu = sockdiag_cpu() - c0;
 	return NULL;
 }
 
@@ -423,11 +444,17 @@ static rfx_err sockdiag_dump_split(sockdiag *d, sock_list *out, bool *started, b
 	d->upper.l = (sock_list){.v = lo.v + rlo, .cap = rup, .max = rup};
 	sockdiag_bc_build(&lower, d->split, false);
 	sockdiag_bc_build(&d->upper.bc, d->split, true);
+	double t0 = rfx_mono_sec(), c0 = sockdiag_cpu();
 	*started = sockdiag_start(&t, &d->upper);
 	if (!*started)
 		return RFX_ERR_UNAVAILABLE;
 	rfx_err rc = sockdiag_dump(&lo, &lower, d->buf, err, errlen);
+	double cpu = sockdiag_cpu() - c0;
 	pthread_join(t, NULL);
+	/* Two dumps take about 1.4 times the CPU time of one: unless they ran on two cores at once for most
+	 * of the time, one dump would have been as quick, and cheaper. */
+	if (cpu + d->upper.cpu < 1.4 * (rfx_mono_sec() - t0))
+		d->pause = SOCKDIAG_PAUSE;
 	if (!rc && d->upper.rc) {
 		rc = d->upper.rc;
 		snprintf(err, errlen, "%s", d->upper.err);
@@ -456,8 +483,12 @@ rfx_err sockdiag_scan_split(sockdiag *d, sock_list *out, char *err, size_t errle
 	bool restore = sockdiag_net_admin(false), started = false, retry = false;
 	size_t start = out->n, dropped = out->dropped;
 	rfx_err rc = RFX_ERR_LIMIT;
-	if (d->chosen)
+	if (d->forced || (d->chosen && !d->pause && d->nlower + d->nupper >= SOCKDIAG_SPLIT_MIN))
 		rc = sockdiag_dump_split(d, out, &started, &retry, err, errlen);
+	else if (d->pause)
+		d->pause--;
+	d->forced = false;
+	d->was_split = rc == RFX_OK;
 	if (retry)
 		rc = sockdiag_dump_split(d, out, &started, &retry, err, errlen);
 	if (rc == RFX_ERR_UNAVAILABLE || rc == RFX_ERR_LIMIT) {

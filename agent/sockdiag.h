@@ -10,19 +10,23 @@
  */
 rfx_err sockdiag_scan(sock_list *out, char *err, size_t errlen);
 
-/* What a scan keeps for the next: the split point between two partitions, the second one's list. */
+/* What a scan keeps for the next: the split point between two partitions, their sizes, buffers. */
 typedef struct sockdiag sockdiag;
 
 sockdiag *sockdiag_new(void);
 void sockdiag_free(sockdiag *d);
 /* The same sockets as sockdiag_scan, dumped as two partitions at once on two threads (the lower one, then
  * the upper one: the same order from scan to scan while the host's sockets stay), the split chosen from the
- * previous scan so that they are about even. A single dump instead where the process may run on one core
- * only, when the kernel refuses the filters (for good) or when no thread can be made (for this scan). */
+ * previous scan so that they are about even. One whole dump instead: at the first scan, where the process
+ * may run on one core only, when the last scan found fewer than 2,000 sockets, for 8 scans after a split
+ * whose threads did not run at once for most of the time (a busy host), when the kernel refuses the filters
+ * (for good) or when no thread can be made (for this scan). */
 rfx_err sockdiag_scan_split(sockdiag *d, sock_list *out, char *err, size_t errlen);
+/* Whether the last scan was dumped in two partitions. */
+bool sockdiag_was_split(const sockdiag *d);
 
 /* A socket's key is its local port << 16 | its remote port (0 for a listener): the lower partition holds the
- * keys below the split, the upper one the others. The split of the next scan, or a forced one (tests). */
+ * keys below the split, the upper one the others. The split of the next scan, or one forced on it (tests). */
 uint32_t sockdiag_split(const sockdiag *d);
 void sockdiag_set_split(sockdiag *d, uint32_t split);
 /* One partition alone, filtered in the kernel, on this thread (tests). RFX_ERR_UNAVAILABLE when refused. */

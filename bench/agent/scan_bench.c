@@ -40,6 +40,7 @@ static double report_ms(session *sess, const report_state *cur, size_t *bytes)
 typedef struct dump_times {
 	sock_list l;
 	sockdiag *split; /* NULL: one whole dump */
+	int nsplit;	 /* of the timed dumps, those made in two partitions */
 	double *ms, *cpu;
 } dump_times;
 
@@ -73,6 +74,7 @@ static void dump_once(dump_times *d, int i)
 	}
 	if (i < 0)
 		return; /* a split dump's first run chooses its split */
+	d->nsplit += d->split && sockdiag_was_split(d->split);
 	d->ms[i] = (t1 - t0) * 1000;
 	d->cpu[i] = c1 - c0;
 }
@@ -82,9 +84,12 @@ static void dump_print(dump_times *d, int scans)
 	qsort(d->ms, (size_t)scans, sizeof(*d->ms), cmp_double);
 	qsort(d->cpu, (size_t)scans, sizeof(*d->cpu), cmp_double);
 	printf("netlink  socket dump alone, %s: median %6.2f ms, p95 %6.2f ms, CPU time median %6.2f ms over "
-	       "%d dumps of %zu sockets (the kernel's dump and the parsing of its records)\n",
+	       "%d dumps of %zu sockets (the kernel's dump and the parsing of its records)",
 	       d->split ? "two partitions at once" : "one request", d->ms[scans / 2], d->ms[scans * 95 / 100],
 	       d->cpu[scans / 2], scans, d->l.n);
+	if (d->split)
+		printf("; %d of them split (the others whole: a busy host)", d->nsplit);
+	printf("\n");
 }
 
 static void run(scan_source src, int scans)
