@@ -25,7 +25,7 @@
 #define SOCKDIAG_BC_OPS	   8	/* the longest partition filter is 7 ops */
 #define SOCKDIAG_SAMPLES   511	/* keys sampled to choose a split */
 #define SOCKDIAG_SPLIT_MIN 2000 /* sockets below which a whole dump takes a millisecond or two: not split */
-#define SOCKDIAG_PAUSE	   8	/* whole dumps after a split that ran on one core at a time */
+#define SOCKDIAG_PAUSE	   3	/* whole dumps after a split that ran on one core at a time */
 
 static void sockdiag_record(const struct inet_diag_msg *m, sock_list *out)
 {
