@@ -18,7 +18,7 @@ void sockdiag_free(sockdiag *d);
 /* The same sockets as sockdiag_scan, dumped as two partitions at once on two threads (the lower one, then
  * the upper one: the same order from scan to scan while the host's sockets stay), the split chosen from the
  * previous scan so that they are about even. One whole dump instead: at the first scan, where the process
- * may run on one core only, when the last scan found fewer than 2,000 sockets, for 8 scans after a split
+ * may run on one core only, when the last scan found fewer than 2,000 sockets, for 3 scans after a split
  * whose threads did not run at once for most of the time (a busy host), when the kernel refuses the filters
  * (for good) or when no thread can be made (for this scan). */
 rfx_err sockdiag_scan_split(sockdiag *d, sock_list *out, char *err, size_t errlen);

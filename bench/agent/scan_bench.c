@@ -48,6 +48,7 @@ static void dump_init(dump_times *d, int scans, bool split)
 {
 	sock_list_init(&d->l, 0);
 	d->split = split ? sockdiag_new() : NULL;
+	d->nsplit = 0;
 	d->ms = calloc((size_t)scans, sizeof(double));
 	d->cpu = calloc((size_t)scans, sizeof(double));
 }
