@@ -3,6 +3,7 @@
 #include "http.h"
 
 #include "arena.h"
+#include "jsonp.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -171,19 +172,6 @@ static int json_depth(const char *s, size_t len)
 	return max;
 }
 
-/* Nesting depth of a parsed tree, counted up to one past the limit. */
-static int tree_depth(const cJSON *j, int depth)
-{
-	int max = depth;
-	for (const cJSON *c = j->child; c && max <= HTTP_JSON_MAX_DEPTH; c = c->next)
-		if (cJSON_IsArray(c) || cJSON_IsObject(c)) {
-			int d = tree_depth(c, depth + 1);
-			if (d > max)
-				max = d;
-		}
-	return max;
-}
-
 static void json_error_at(http_resp *resp, const char *body, size_t len, size_t off, const char *what)
 {
 	int line = 1, col = 1;
@@ -218,14 +206,12 @@ cJSON *http_req_json(const http_req *r, http_resp *resp)
 				"request body is empty; a JSON document is expected", NULL);
 		return NULL;
 	}
-	/* The depth is checked on the parsed tree (cJSON itself stops at CJSON_NESTING_LIMIT); the text is
-	 * scanned for it only to explain a failed parse. */
-	const char *end = NULL;
-	cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, false);
-	size_t off = end ? (size_t)(end - r->body) : 0;
-	if (j ? tree_depth(j, 1) > HTTP_JSON_MAX_DEPTH
-	      : json_depth(r->body, r->body_len) > HTTP_JSON_MAX_DEPTH) {
-		cJSON_Delete(j);
+	/* The parser stops at HTTP_JSON_MAX_DEPTH; the text is scanned for the depth only to explain a parse
+	 * that failed for another reason first. */
+	size_t off = 0;
+	bool too_deep = false;
+	cJSON *j = jsonp_parse(r->body, r->body_len, HTTP_JSON_MAX_DEPTH, &off, &too_deep);
+	if (!j && (too_deep || json_depth(r->body, r->body_len) > HTTP_JSON_MAX_DEPTH)) {
 		char msg[120];
 		snprintf(msg, sizeof(msg), "request body nests deeper than %d levels", HTTP_JSON_MAX_DEPTH);
 		http_resp_error(resp, 400, "invalid_json", msg, NULL);
