@@ -10,12 +10,15 @@
  * producer keeps them single. At close, what librdkafka and the buffer still hold is put back in front of the
  * spool (spool_prepend).
  *
- * The sink thread hands records to librdkafka in bursts, and only when librdkafka holds none unacknowledged:
- * a burst fits in one request per partition and is sent at once (rd_kafka_flush). librdkafka's idempotent
- * producer keeps one request in flight per partition, and its broker thread polls without sleeping while a
- * partition has a batch ready behind one in flight; handing records over as they come (linger.ms) made that
- * thread spin whenever the brokers answered slower than linger.ms, up to a core. Batching happens in the
- * buffer instead: a burst leaves when its oldest record is linger.ms old or it is full.
+ * The sink thread hands records to librdkafka in rounds, and only when librdkafka holds none unacknowledged:
+ * a round carries at most one request per partition and is sent at once (rd_kafka_flush). librdkafka's
+ * idempotent producer keeps one request in flight per partition, and its broker thread polls without
+ * sleeping while a partition has a batch ready behind one in flight; handing records over as they come
+ * (linger.ms) made that thread spin whenever the brokers answered slower than linger.ms, up to a core.
+ * Batching happens in the buffer instead: the sink thread chooses each record's partition itself (the
+ * consistent_random partitioner's choice: CRC32 of the key modulo the topic's partition count, read from the
+ * brokers) and keeps one queue per partition, so a key's records stay in order in one partition; a round
+ * leaves when a queue's oldest record is linger.ms old or a queue holds a full request.
  */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -44,6 +47,11 @@
 #define KAFKA_MAX_KEY	     1024 /* longer keys are cut: a key only chooses the partition */
 #define KAFKA_RESCUE_WAIT_MS 3000 /* at close: time for purged records' delivery reports */
 #define KAFKA_PROP_FILE_MAX  65536
+#define KAFKA_META_MS	     60000	 /* how often the topic's partition count is read again */
+#define KAFKA_META_RETRY_MS  100	 /* while the topic has no partitions yet (being created) */
+#define KAFKA_META_WAIT_MS   500	 /* a metadata request's timeout */
+#define KAFKA_IDEMP_INFLIGHT 5		 /* the idempotent producer: requests in flight per connection */
+#define KAFKA_MAX_PARTITIONS 100000	 /* a bound on the queues kept; more partitions than this go unused */
 #define SPOOLED		     ((void *)1) /* message opaque of a record that came from the spool */
 
 typedef struct kmetrics {
@@ -86,15 +94,24 @@ typedef struct kafka_sink {
 	int64_t next_try_ms, retry_ms, last_sync_ms, last_probe_ms, last_gauge_ms;
 	bool rescuing;
 	rd_kafka_resp_err_t batch_err; /* why the current spool batch failed */
-	size_t batch_bytes;
-	/* Direct mode's buffer: writers append to in (under mu); the sink thread swaps it with out and hands
-	 * out's records to librdkafka. Records in out are older than those in in. */
-	pbuf in, out;
-	int64_t in_since_ms;			   /* under mu: when in got its first record */
-	_Atomic uint64_t buffered, buffered_bytes; /* records in in and out */
+	/* Direct mode's buffer: writers append to in (under mu); the sink thread swaps it with spare and
+	 * moves the records into parts, one queue per partition. Records in parts are older than those in in.
+	 */
+	pbuf in, spare;
+	int64_t in_since_ms;  /* under mu: when in got its first record */
+	pbuf *parts;	      /* the sink thread's: nparts queues */
+	int64_t *part_since;  /* when a queue's oldest record was written, at the latest */
+	int32_t nparts;	      /* the topic's partition count; 0 while unknown */
+	int32_t next_part;    /* where the next round starts (rounds may carry fewer than nparts) */
+	uint32_t keyless;     /* spreads records without a key */
+	int64_t meta_next_ms; /* next read of the partition count */
+	size_t *batch_part_bytes, *batch_part_n;   /* the spool batch's size per partition */
+	size_t batch_parts;			   /* partitions the spool batch uses */
+	_Atomic uint64_t buffered, buffered_bytes; /* records in in and parts */
 	atomic_int flushing;
-	/* From the producer's configuration (set under mu): a burst, a record, the buffer. */
-	size_t burst_bytes, burst_msgs, max_record, max_buffered, max_buffered_bytes;
+	/* From the producer's configuration (set under mu): a burst (one request of a partition), partitions
+	 * in one round, a record, the buffer. */
+	size_t burst_bytes, burst_msgs, round_parts, max_record, max_buffered, max_buffered_bytes;
 	int linger_ms;
 	rescue rs;
 	_Atomic uint64_t written, produced, delivered, delivery_errors, spooled, dropped;
@@ -195,6 +212,68 @@ static void pbuf_clear(pbuf *b)
 	b->len = b->off = b->n = 0;
 }
 
+/* Takes the record at the read position (size bytes) off the front; the read part is given back once it is
+ * half the buffer, so a queue that never empties does not grow. */
+static void pbuf_consume(pbuf *b, size_t size)
+{
+	b->off += size;
+	b->n--;
+	if (b->n == 0) {
+		pbuf_clear(b);
+	} else if (b->off >= 65536 && b->off >= b->len / 2) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+}
+
+/* How many records from the front of b go in one request: at most max_msgs and max_bytes (counted with
+ * record_cost), and at least one. */
+static size_t burst_fit(const pbuf *b, size_t max_bytes, size_t max_msgs, size_t *bytes_out)
+{
+	size_t n = 0, bytes = 0, off = b->off;
+	while (n < max_msgs && off < b->len) {
+		const char *p = b->data + off;
+		uint32_t kn = get_u32(p), vlen = get_u32(p + 4);
+		size_t klen = kn ? kn - 1 : 0, cost = record_cost(klen, vlen);
+		if (n && bytes + cost > max_bytes)
+			break;
+		bytes += cost;
+		off += 8 + klen + vlen;
+		n++;
+	}
+	*bytes_out = bytes;
+	return n;
+}
+
+/* The partition librdkafka's default partitioner (consistent_random) gives a key: CRC32 of the key modulo
+ * the partition count; records without a key are spread (*keyless counts them). */
+static int32_t key_partition(const char *key, size_t klen, int32_t nparts, uint32_t *keyless)
+{
+	if (nparts <= 1)
+		return 0;
+	if (!key || !klen)
+		return (int32_t)((*keyless)++ % (uint32_t)nparts);
+	return rd_kafka_msg_partitioner_consistent_random(NULL, key, klen, nparts, NULL, NULL);
+}
+
+/* Appends every record of src to the queue of its partition, in order. since: when src's oldest record was
+ * written; a queue that was empty takes it as its own. */
+static void parts_fill(pbuf *parts, int64_t *since, int32_t nparts, uint32_t *keyless, pbuf *src,
+		       int64_t src_since)
+{
+	const char *key, *val;
+	size_t klen, vlen, size;
+	while ((size = pbuf_peek(src, &key, &klen, &val, &vlen))) {
+		int32_t p = key_partition(key, klen, nparts, keyless);
+		if (parts[p].n == 0)
+			since[p] = src_since;
+		pbuf_put(&parts[p], key, klen, val, vlen);
+		src->off += size;
+	}
+	pbuf_clear(src);
+}
+
 static void metrics_setup(kmetrics *m)
 {
 	m->written = metrics_counter("reflex_audit_kafka_written_total", NULL,
@@ -272,13 +351,13 @@ static rfx_err spool_put(kafka_sink *k, const char *key, size_t klen, const char
 	return rc;
 }
 
-static rd_kafka_resp_err_t produce(kafka_sink *k, const char *key, size_t klen, const char *val, size_t vlen,
-				   void *opaque)
+static rd_kafka_resp_err_t produce(kafka_sink *k, int32_t partition, const char *key, size_t klen,
+				   const char *val, size_t vlen, void *opaque)
 {
 	rd_kafka_resp_err_t e =
-	    rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			      RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-			      RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+	    rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_PARTITION(partition),
+			      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
+			      RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
 	if (!e) {
 		atomic_fetch_add(&k->produced, 1);
 		metrics_inc(k->m.produced);
@@ -347,75 +426,150 @@ out:
 	return rc;
 }
 
-/* Takes in's records into out (empty) when a burst is due; called by the sink thread. Returns the ms until
- * one is due when none is. */
-static int take_burst(kafka_sink *k)
+/* Moves the writers' records into the partition queues; called by the sink thread. */
+static void take_in(kafka_sink *k)
 {
-	int wait = 0;
 	pthread_mutex_lock(&k->mu);
-	if (k->in.n == 0) {
-		wait = KAFKA_TICK_MS;
-	} else if (!atomic_load(&k->spooling) && !atomic_load(&k->flushing) && !atomic_load(&k->stop) &&
-		   k->in.len < k->burst_bytes && k->in.n < k->burst_msgs) {
-		int64_t due = k->in_since_ms + k->linger_ms - rfx_mono_ms();
-		wait = due > 0 ? (int)due : 0;
-	}
-	if (wait == 0) {
-		pbuf t = k->out;
-		k->out = k->in;
-		k->in = t;
-	}
+	pbuf t = k->in;
+	int64_t since = k->in_since_ms;
+	k->in = k->spare;
 	pthread_mutex_unlock(&k->mu);
-	return wait;
+	parts_fill(k->parts, k->part_since, k->nparts, &k->keyless, &t, since);
+	k->spare = t;
 }
 
-/* Produces out's records, up to one burst; the rest stays in front for the next one. */
-static void produce_burst(kafka_sink *k)
+/* 0 when a round is due: something must go now (flush, close, spooling), a queue holds a full request, or
+ * a queue's oldest record is linger.ms old. Otherwise the ms until one is due. */
+static int round_wait(kafka_sink *k, int64_t now)
 {
-	size_t bytes = 0, n = 0, klen, vlen, size;
+	bool urgent = atomic_load(&k->spooling) || atomic_load(&k->flushing) || atomic_load(&k->stop);
+	int64_t wait = KAFKA_TICK_MS;
+	for (int32_t p = 0; p < k->nparts; p++) {
+		const pbuf *q = &k->parts[p];
+		if (q->n == 0)
+			continue;
+		if (urgent || q->n >= k->burst_msgs || q->len - q->off >= k->burst_bytes)
+			return 0;
+		int64_t due = k->part_since[p] + k->linger_ms - now;
+		if (due <= 0)
+			return 0;
+		if (due < wait)
+			wait = due;
+	}
+	return (int)wait;
+}
+
+/* Produces one request's worth from partition p's queue; false when librdkafka refused a record (it stays
+ * in front). */
+static bool produce_part(kafka_sink *k, int32_t p)
+{
+	size_t bytes, klen, vlen, size;
+	size_t n = burst_fit(&k->parts[p], k->burst_bytes, k->burst_msgs, &bytes);
 	const char *key, *val;
-	while (n < k->burst_msgs && (size = pbuf_peek(&k->out, &key, &klen, &val, &vlen))) {
-		size_t cost = record_cost(klen, vlen);
-		if (n && bytes + cost > k->burst_bytes)
-			break;
-		rd_kafka_resp_err_t e = produce(k, key, klen, val, vlen, NULL);
+	for (; n && (size = pbuf_peek(&k->parts[p], &key, &klen, &val, &vlen)); n--) {
+		rd_kafka_resp_err_t e = produce(k, p, key, klen, val, vlen, NULL);
 		if (e && !permanent_error(e)) {
+			if (e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+			    e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+				k->meta_next_ms = 0; /* the partition count changed: read it again */
 			pthread_mutex_lock(&k->mu);
 			set_spooling(k, true,
 				     e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? "producer queue full"
 									: rd_kafka_err2str(e));
 			pthread_mutex_unlock(&k->mu);
-			break;
+			return false;
 		}
 		if (e)
 			drop(k, k->m.drop_undeliverable, "undeliverable");
-		k->out.off += size;
-		k->out.n--;
-		atomic_fetch_sub(&k->buffered_bytes, cost);
+		atomic_fetch_sub(&k->buffered_bytes, record_cost(klen, vlen));
 		atomic_fetch_sub(&k->buffered, 1);
-		bytes += cost;
-		n++;
+		pbuf_consume(&k->parts[p], size);
 	}
-	if (k->out.n == 0)
-		pbuf_clear(&k->out);
-	if (n)
+	return true;
+}
+
+/* One request for each partition that has records (at most round_parts of them), sent at once. */
+static void produce_round(kafka_sink *k)
+{
+	size_t used = 0;
+	int32_t p = k->next_part;
+	for (int32_t i = 0; i < k->nparts && used < k->round_parts; i++, p = (p + 1) % k->nparts) {
+		if (k->parts[p].n == 0)
+			continue;
+		used++;
+		if (!produce_part(k, p)) {
+			p = (p + 1) % k->nparts;
+			break;
+		}
+	}
+	k->next_part = p;
+	if (used)
 		rd_kafka_flush(k->rk, KAFKA_FLUSH_MS);
 }
 
-/* Hands the buffer's records to librdkafka, one burst at a time, each once librdkafka holds nothing
+/* The topic's partition count: 0 when the topic has none yet, -1 when no broker answered. */
+static int32_t read_partition_count(kafka_sink *k)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	int32_t n = 0;
+	if (rd_kafka_metadata(k->rk, 0, k->rkt, &md, KAFKA_META_WAIT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return -1;
+	if (md->topic_cnt == 1 && md->topics[0].partition_cnt > 0)
+		n = md->topics[0].partition_cnt;
+	rd_kafka_metadata_destroy(md);
+	return n < KAFKA_MAX_PARTITIONS ? n : KAFKA_MAX_PARTITIONS;
+}
+
+/* Sets a new partition count: the queued records move to their new partitions. Called only when librdkafka
+ * holds nothing and no spool batch is open, so a key's records (all in one old queue) keep their order. */
+static void set_partitions(kafka_sink *k, int32_t n)
+{
+	pbuf *parts = rfx_calloc((size_t)n, sizeof(pbuf));
+	int64_t *since = rfx_calloc((size_t)n, sizeof(int64_t));
+	for (int32_t p = 0; p < k->nparts; p++) {
+		parts_fill(parts, since, n, &k->keyless, &k->parts[p], k->part_since[p]);
+		free(k->parts[p].data);
+	}
+	free(k->parts);
+	free(k->part_since);
+	free(k->batch_part_bytes);
+	free(k->batch_part_n);
+	k->parts = parts;
+	k->part_since = since;
+	k->batch_part_bytes = rfx_calloc((size_t)n, sizeof(size_t));
+	k->batch_part_n = rfx_calloc((size_t)n, sizeof(size_t));
+	k->nparts = n;
+	k->next_part = 0;
+	char count[16];
+	snprintf(count, sizeof(count), "%d", (int)n);
+	LOG_DEBUG("kafka audit topic partitions", "sink", "kafka", "count", count);
+}
+
+/* Reads the partition count while it is unknown, and again now and then. */
+static void refresh_partitions(kafka_sink *k, int64_t now)
+{
+	if (now < k->meta_next_ms || k->batch_open || k->batch_closed || rd_kafka_outq_len(k->rk) > 0)
+		return;
+	int32_t n = read_partition_count(k);
+	now = rfx_mono_ms();
+	if (n > 0 && n != k->nparts)
+		set_partitions(k, n);
+	k->meta_next_ms = now + (k->nparts ? KAFKA_META_MS : n == 0 ? KAFKA_META_RETRY_MS : KAFKA_PROBE_MS);
+}
+
+/* Hands the buffer's records to librdkafka, one round at a time, each once librdkafka holds nothing
  * unacknowledged (see the top of this file). Returns how long the sink thread may sleep. */
 static int handover(kafka_sink *k)
 {
-	if (atomic_load(&k->buffered) == 0)
+	int64_t now = rfx_mono_ms();
+	refresh_partitions(k, now);
+	if (!k->nparts || atomic_load(&k->buffered) == 0 || rd_kafka_outq_len(k->rk) > 0)
 		return KAFKA_TICK_MS;
-	if (rd_kafka_outq_len(k->rk) > 0)
-		return KAFKA_TICK_MS;
-	if (k->out.n == 0) {
-		int wait = take_burst(k);
-		if (wait)
-			return wait < KAFKA_TICK_MS ? wait : KAFKA_TICK_MS;
-	}
-	produce_burst(k);
+	take_in(k);
+	int wait = round_wait(k, now);
+	if (wait)
+		return wait;
+	produce_round(k);
 	return 0;
 }
 
@@ -610,7 +764,7 @@ static double conf_number(const rd_kafka_conf_t *c, const char *name, double dfl
 	return end != v && d >= 0 ? d : dflt;
 }
 
-/* A burst fits in one request per partition: librdkafka cuts a batch at batch.size or message.max.bytes,
+/* A burst fits in one request of a partition: librdkafka cuts a batch at batch.size or message.max.bytes,
  * whichever is smaller, and at batch.num.messages. The buffer holds what librdkafka's queue would. */
 static void set_limits(kafka_sink *k, const rd_kafka_conf_t *c)
 {
@@ -623,6 +777,10 @@ static void set_limits(kafka_sink *k, const rd_kafka_conf_t *c)
 	k->burst_msgs = (size_t)conf_number(c, "batch.num.messages", 10000);
 	if (k->burst_msgs == 0)
 		k->burst_msgs = 1;
+	/* More partitions than requests a connection may have in flight would leave batches waiting. */
+	double inflight = conf_number(c, "max.in.flight.requests.per.connection", KAFKA_IDEMP_INFLIGHT);
+	k->round_parts =
+	    inflight >= 1 && inflight < KAFKA_IDEMP_INFLIGHT ? (size_t)inflight : KAFKA_IDEMP_INFLIGHT;
 	k->max_buffered = (size_t)conf_number(c, "queue.buffering.max.messages", 100000);
 	k->max_buffered_bytes = (size_t)(conf_number(c, "queue.buffering.max.kbytes", 32768) * 1024);
 	k->linger_ms = (int)conf_number(c, "linger.ms", 100);
@@ -662,17 +820,17 @@ out:
 static void rescue_pending(kafka_sink *k)
 {
 	pthread_mutex_lock(&k->mu);
-	pbuf *bufs[] = {&k->out, &k->in};
-	for (size_t i = 0; i < RFX_ARRAY_LEN(bufs); i++) {
+	for (int32_t p = 0; p <= k->nparts; p++) {
+		pbuf *b = p < k->nparts ? &k->parts[p] : &k->in;
 		const char *key, *val;
 		size_t klen, vlen, size;
-		while ((size = pbuf_peek(bufs[i], &key, &klen, &val, &vlen))) {
+		while ((size = pbuf_peek(b, &key, &klen, &val, &vlen))) {
 			rd_kafka_message_t m = {
 			    .key = (void *)key, .key_len = klen, .payload = (void *)val, .len = vlen};
 			rescue_add(k, &m);
-			bufs[i]->off += size;
+			b->off += size;
 		}
-		pbuf_clear(bufs[i]);
+		pbuf_clear(b);
 	}
 	atomic_store(&k->buffered, 0);
 	atomic_store(&k->buffered_bytes, 0);
@@ -728,7 +886,9 @@ static void batch_reset(kafka_sink *k)
 	k->has_pending = k->batch_open = k->batch_closed = k->batch_failed = k->has_last = false;
 	k->batch_err = RD_KAFKA_RESP_ERR_NO_ERROR;
 	k->batch_outstanding = 0;
-	k->batch_bytes = 0;
+	k->batch_parts = 0;
+	for (int32_t p = 0; p < k->nparts; p++)
+		k->batch_part_bytes[p] = k->batch_part_n[p] = 0;
 }
 
 /* After a fatal producer error: keep everything, start a new producer, produce the spool again. */
@@ -777,13 +937,27 @@ static void finish_batch(kafka_sink *k)
 	k->has_pending = keep;
 }
 
+/* Whether a spool record of cost bytes for partition p fits in the batch: one request per partition, at most
+ * round_parts partitions. */
+static bool batch_fits(const kafka_sink *k, int32_t p, size_t cost)
+{
+	if (k->batch_part_n[p] == 0)
+		return k->batch_parts < k->round_parts;
+	return k->batch_part_n[p] < k->burst_msgs && k->batch_part_bytes[p] + cost <= k->burst_bytes;
+}
+
+static void close_batch(kafka_sink *k)
+{
+	k->batch_open = false;
+	k->batch_closed = true;
+}
+
 /* Produces spool records until the batch is full, the spool is read, or librdkafka's queue is full. */
 static void fill_batch(kafka_sink *k)
 {
 	while (k->batch_open) {
 		if (!k->has_pending && spool_read(k->sp, &k->pending)) {
-			k->batch_open = false;
-			k->batch_closed = true;
+			close_batch(k);
 			return;
 		}
 		k->has_pending = true;
@@ -791,39 +965,37 @@ static void fill_batch(kafka_sink *k)
 		size_t klen, vlen;
 		rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
 		bool ok = unframe(k->pending.data, k->pending.len, &key, &klen, &val, &vlen);
-		if (ok && k->batch_bytes && k->batch_bytes + record_cost(klen, vlen) > k->burst_bytes) {
-			k->batch_open = false; /* kept in pending: first of the next batch */
-			k->batch_closed = true;
+		int32_t p = ok ? key_partition(key, klen, k->nparts, &k->keyless) : 0;
+		size_t cost = ok ? record_cost(klen, vlen) : 0;
+		if (ok && !batch_fits(k, p, cost)) {
+			close_batch(k); /* kept in pending: first of the next batch */
 			return;
 		}
-		if (!ok) {
-			klen = vlen = 0;
+		if (!ok)
 			drop(k, k->m.drop_corrupt, "corrupt");
-		} else {
-			e = produce(k, key, klen, val, vlen, SPOOLED);
-		}
+		else
+			e = produce(k, p, key, klen, val, vlen, SPOOLED);
 		if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			return; /* kept in pending for the next tick */
 		if (e && !permanent_error(e)) {
 			k->batch_failed = true;
 			k->batch_err = e;
-			k->batch_open = false;
-			k->batch_closed = true;
+			close_batch(k);
 			return;
 		}
 		if (e)
 			drop(k, k->m.drop_undeliverable, "undeliverable");
 		else
 			k->batch_outstanding++;
-		k->batch_bytes += record_cost(klen, vlen);
+		if (ok) {
+			k->batch_parts += k->batch_part_n[p] == 0;
+			k->batch_part_n[p]++;
+			k->batch_part_bytes[p] += cost;
+		}
 		k->batch_last = k->pending.next;
 		k->has_last = true;
 		spool_rec_free(&k->pending);
 		k->has_pending = false;
-		if ((size_t)k->batch_outstanding >= k->burst_msgs || k->batch_bytes >= k->burst_bytes) {
-			k->batch_open = false;
-			k->batch_closed = true;
-		}
 	}
 }
 
@@ -864,6 +1036,8 @@ static void drain(kafka_sink *k)
 				probe(k, now);
 			return;
 		}
+		if (!k->nparts)
+			return; /* a batch is cut per partition: wait for the partition count */
 		k->batch_open = true;
 	}
 	fill_batch(k);
@@ -939,7 +1113,13 @@ static void sink_free(kafka_sink *k)
 	free(k->topic);
 	free(k->brokers);
 	free(k->in.data);
-	free(k->out.data);
+	free(k->spare.data);
+	for (int32_t p = 0; p < k->nparts; p++)
+		free(k->parts[p].data);
+	free(k->parts);
+	free(k->part_since);
+	free(k->batch_part_bytes);
+	free(k->batch_part_n);
 	pthread_mutex_destroy(&k->mu);
 	free(k);
 }

@@ -3,6 +3,10 @@ with Kafka auditing on against off in the same run (alternating rounds). Prints 
 them to bench/kafka/results.txt.
 
     python3 bench/kafka/bench_kafka.py            # BENCH_DURATION=10 BENCH_CONNECTIONS=32 BENCH_ROUNDS=2
+
+BENCH_OLD_BUILD=<dir> compares against another build (e.g. one linked with an earlier shared/audit_kafka.c) in the
+same run: the sink sizes alternate new/old, and the classifier rounds are off / kafka / kafka-old instead of off /
+file / kafka. BENCH_SINK_ONLY=1 skips the classifier; BENCH_SINK_REPEAT=n repeats the sink part n times.
 """
 import json
 import os
@@ -16,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from harness import BIN, BUILD, free_port, http, wait_for  # noqa: E402
+from harness import BUILD, free_port, http, wait_for  # noqa: E402
 from kafka import KafkaBroker, kafka_skip_reason  # noqa: E402
 
 DUR = int(os.environ.get("BENCH_DURATION", "10"))
@@ -25,16 +29,19 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 RECORDS = int(os.environ.get("BENCH_RECORDS", "200000"))
 # production: the broker JVM options of Kafka's own start scripts (C2 JIT, G1); test: the test suite's quick-start ones.
 BROKER_JVM = os.environ.get("BENCH_BROKER_JVM", "production")
+OLD_BUILD = Path(os.environ["BENCH_OLD_BUILD"]).resolve() if os.environ.get("BENCH_OLD_BUILD") else None
+SINK_ONLY = os.environ.get("BENCH_SINK_ONLY") == "1"
+SINK_REPEAT = int(os.environ.get("BENCH_SINK_REPEAT", "1"))
 OUT = ROOT / "bench" / "kafka" / "results.txt"
 
 
-def sink_bench(broker, work, count):
+def sink_bench(broker, work, count, build=BUILD, tag=""):
     """Records/s from the first write until the broker acknowledged the last one (~330-byte records, 1000 keys).
     A burst larger than the producer's queue (100,000 records) overflows into the spool, as an outage would.
     CPU per record: the load tool's user+system time (building records, the sink, librdkafka's threads)."""
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    r = subprocess.run([str(BUILD / "tools" / "audit_load"), "--brokers", broker.bootstrap, "--topic", "bench.sink",
-                        "--spool", str(work / f"sink-spool-{count}"), "--count", str(count), "--keys", "1000",
+    r = subprocess.run([str(build / "tools" / "audit_load"), "--brokers", broker.bootstrap, "--topic", "bench.sink",
+                        "--spool", str(work / f"sink-spool-{count}{tag}"), "--count", str(count), "--keys", "1000",
                         "--payload", "200", "--flush-ms", "120000"], capture_output=True, text=True, timeout=300)
     if r.returncode:
         raise SystemExit(f"audit_load failed: {r.stderr[-2000:]}")
@@ -42,12 +49,12 @@ def sink_bench(broker, work, count):
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     s = json.loads(r.stdout.strip().splitlines()[-1])
     assert s["delivered"] == count and s["dropped"] == 0, s
-    return (f"sink records={count} delivered={s['delivered']} records/s={count / s['seconds']:.0f} "
+    return (f"sink{tag} records={count} delivered={s['delivered']} records/s={count / s['seconds']:.0f} "
             f"write_us_per_record={1e6 * s['write_seconds'] / count:.2f} cpu_us_per_record={1e6 * cpu / count:.2f} "
             f"spooled={s['spooled']}")
 
 
-def start_classifier(work, rules, kafka, tag, audit_file=False):
+def start_classifier(work, rules, kafka, tag, audit_file=False, build=BUILD):
     port = free_port()
     cfg = {"bind": "127.0.0.1", "port": port, "rules_dir": str(rules), "api_tokens_file": str(work / "token"),
            "state_dir": str(work / f"state-{tag}"), "log_level": "warn"}
@@ -58,7 +65,7 @@ def start_classifier(work, rules, kafka, tag, audit_file=False):
         cfg.update(audit_file=str(work / f"audit-{tag}.jsonl"))
     (work / f"{tag}.yaml").write_text(json.dumps(cfg))
     log = open(work / f"{tag}.log", "wb")
-    p = subprocess.Popen([str(BIN / "reflex-classifier"), "--config", str(work / f"{tag}.yaml")], stdout=log,
+    p = subprocess.Popen([str(build / "bin" / "reflex-classifier"), "--config", str(work / f"{tag}.yaml")], stdout=log,
                          stderr=subprocess.STDOUT)
     wait_for(lambda: http("GET", f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200, 20,
              what="classifier ready")
@@ -104,8 +111,9 @@ def wrk(port):
 def classifier_round(work, rules, broker, mode, i):
     """mode: off (no audit sink), file (JSON lines), kafka."""
     tag = f"{mode}-{i}"
-    kafka_on = mode == "kafka"
-    p, port = start_classifier(work, rules, broker if kafka_on else None, tag, audit_file=mode == "file")
+    kafka_on = mode.startswith("kafka")
+    p, port = start_classifier(work, rules, broker if kafka_on else None, tag, audit_file=mode == "file",
+                               build=OLD_BUILD if mode == "kafka-old" else BUILD)
     try:
         cpu0, rdk0, brk0 = cpu_seconds(p.pid), rdk_thread_seconds(p.pid), cpu_seconds(broker.proc.pid)
         rps, p99, non2xx, total = wrk(port)
@@ -143,13 +151,19 @@ def main():
         broker = KafkaBroker(work, jvm=jvm).start()
         lines = [f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cores, "
                  f"one local broker (Kafka {kafka_version()}, {BROKER_JVM} JVM options), "
-                 f"wrk -t2 -c{CONN} -d{DUR}s, 100 rules"]
+                 f"wrk -t2 -c{CONN} -d{DUR}s, 100 rules, load average "
+                 f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}" + (f", old build {OLD_BUILD.name}" if OLD_BUILD else "")]
         print(lines[0], flush=True)
         try:
-            for count in (RECORDS // 4, RECORDS):
-                lines.append(sink_bench(broker, work, count))
-                print(lines[-1], flush=True)
-            modes = ("off", "file", "kafka")
+            builds = ((BUILD, ""), (OLD_BUILD, "-old")) if OLD_BUILD else ((BUILD, ""),)
+            for i in range(SINK_REPEAT):
+                for count in (RECORDS // 4, RECORDS):
+                    for build, tag in builds if i % 2 == 0 else builds[::-1]:  # alternate who goes first
+                        lines.append(sink_bench(broker, work, count, build, tag))
+                        print(lines[-1], flush=True)
+            if SINK_ONLY:
+                return
+            modes = ("off", "kafka", "kafka-old") if OLD_BUILD else ("off", "file", "kafka")
             rates, cpus = {m: [] for m in modes}, {m: [] for m in modes}
             for i in range(ROUNDS):
                 for m in modes:
@@ -160,13 +174,21 @@ def main():
                     print(line, flush=True)
             r = {m: sum(v) / ROUNDS for m, v in rates.items()}
             c = {m: sum(v) / ROUNDS for m, v in cpus.items()}
-            lines.append(f"classifier mean events/s off={r['off']:.0f} file={r['file']:.0f} kafka={r['kafka']:.0f} "
-                         f"kafka_cost={100 * (r['off'] - r['kafka']) / r['off']:.1f}% "
-                         f"cpu_us_per_event off={c['off']:.0f} file={c['file']:.0f} kafka={c['kafka']:.0f} "
-                         f"kafka_cpu_cost={100 * (c['kafka'] - c['off']) / c['off']:.1f}%")
+            line = "classifier mean"
+            for m in modes[1:]:
+                line += (f" {m}: events/s={r[m]:.0f} of off={r['off']:.0f} cost={100 * (r['off'] - r[m]) / r['off']:.1f}%"
+                         f" cpu_us_per_event={c[m]:.0f} of off={c['off']:.0f}"
+                         f" cpu_cost={100 * (c[m] - c['off']) / c['off']:.1f}%;")
+            lines.append(line.rstrip(";"))
             print(lines[-1], flush=True)
         finally:
             broker.stop()
+            finish(lines)
+
+
+def finish(lines):
+    lines.append(f"# load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(lines[-1], flush=True)
     with open(OUT, "a") as f:
         f.write("\n".join(lines) + "\n")
 

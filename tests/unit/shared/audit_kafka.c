@@ -1,5 +1,6 @@
 /* audit_kafka.c -- unit tests for the Kafka audit sink without a broker: configuration checks, spool framing,
- * and spooling (in order, across close and reopen) while the only broker address refuses connections. The
+ * spooling (in order, across close and reopen) while the only broker address refuses connections, and the
+ * partition queues (partition choice, order, request sizing). The
  * tests with a real broker are in tests/integration/test_kafka_sink.py. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -270,6 +271,184 @@ static void test_spool_dir_in_use(void **state)
 	rmtree(dir);
 }
 
+/* CRC-32 (IEEE, reflected), bit by bit: what Kafka's and librdkafka's consistent partitioners hash keys with.
+ */
+static uint32_t crc32_ref(const char *s, size_t n)
+{
+	uint32_t c = 0xFFFFFFFFu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= (unsigned char)s[i];
+		for (int b = 0; b < 8; b++)
+			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+static void test_key_partition(void **state)
+{
+	uint32_t keyless = 0;
+	assert_int_equal(crc32_ref("123456789", 9), 0xCBF43926u); /* the standard check value */
+	for (int32_t n = 1; n <= 12; n++) {
+		for (int i = 0; i < 500; i++) {
+			char key[32];
+			int len = snprintf(key, sizeof(key), "src-%d", i * 7919);
+			int32_t p = key_partition(key, (size_t)len, n, &keyless);
+			assert_int_equal(p, (int32_t)(crc32_ref(key, (size_t)len) % (uint32_t)n));
+		}
+	}
+	assert_int_equal(keyless, 0);
+	/* Records without a key are spread over the partitions. */
+	int seen[4] = {0};
+	for (int i = 0; i < 8; i++)
+		seen[key_partition(NULL, 0, 4, &keyless)]++;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(seen[i], 2);
+	assert_int_equal(key_partition("k", 1, 1, &keyless), 0);
+}
+
+static void put_rec(pbuf *b, int key, int seq)
+{
+	char k[16], v[64];
+	int kl = snprintf(k, sizeof(k), "k%d", key);
+	int vl = snprintf(v, sizeof(v), "{\"seq\":%d}", seq);
+	pbuf_put(b, k, (size_t)kl, v, (size_t)vl);
+}
+
+/* Every record of parts[0..n) is in the partition of its key, and per key the seqs come in order; returns
+ * how many records there are. */
+static size_t check_parts(pbuf *parts, int32_t n, int keys)
+{
+	int *last = rfx_calloc((size_t)keys, sizeof(int));
+	size_t total = 0;
+	for (int32_t p = 0; p < n; p++) {
+		size_t off = parts[p].off, count = 0;
+		while (off < parts[p].len) {
+			pbuf view = parts[p];
+			view.off = off;
+			const char *key, *val;
+			size_t klen, vlen, size = pbuf_peek(&view, &key, &klen, &val, &vlen);
+			uint32_t unused = 0;
+			assert_int_equal(key_partition(key, klen, n, &unused), p);
+			int kn = atoi(key + 1), seq = atoi(val + 7);
+			assert_true(seq > last[kn]);
+			assert_int_equal(seq % keys, kn);
+			last[kn] = seq;
+			off += size;
+			count++;
+		}
+		assert_int_equal(count, parts[p].n);
+		total += count;
+	}
+	free(last);
+	return total;
+}
+
+static void test_parts_keep_order_per_key(void **state)
+{
+	enum { KEYS = 50, RECS = 3000 };
+	kafka_sink k = {.burst_bytes = 1 << 20, .burst_msgs = 100};
+	pbuf in = {0};
+	set_partitions(&k, 3);
+	for (int seq = 1; seq <= RECS; seq++) {
+		put_rec(&in, seq % KEYS, seq);
+		if (seq % 700 == 0 || seq == RECS) /* taken in several parts, as the sink thread does */
+			parts_fill(k.parts, k.part_since, k.nparts, &k.keyless, &in, seq);
+	}
+	assert_int_equal(in.n, 0);
+	assert_int_equal(check_parts(k.parts, 3, KEYS), RECS);
+	/* Queues are consumed from the front, a request at a time; what is left keeps its order. */
+	for (int32_t p = 0; p < 3; p++) {
+		size_t bytes, klen, vlen;
+		const char *key, *val;
+		size_t n = burst_fit(&k.parts[p], k.burst_bytes, k.burst_msgs, &bytes);
+		assert_int_equal(n, 100);
+		while (n--)
+			pbuf_consume(&k.parts[p], pbuf_peek(&k.parts[p], &key, &klen, &val, &vlen));
+	}
+	assert_int_equal(check_parts(k.parts, 3, KEYS), RECS - 300);
+	/* More partitions: the queued records move to their new partitions, a key's order unchanged. */
+	set_partitions(&k, 7);
+	assert_int_equal(check_parts(k.parts, 7, KEYS), RECS - 300);
+	set_partitions(&k, 2);
+	assert_int_equal(check_parts(k.parts, 2, KEYS), RECS - 300);
+	for (int32_t p = 0; p < k.nparts; p++)
+		free(k.parts[p].data);
+	free(k.parts);
+	free(k.part_since);
+	free(k.batch_part_bytes);
+	free(k.batch_part_n);
+	free(in.data);
+}
+
+static void test_burst_fit(void **state)
+{
+	pbuf b = {0};
+	char val[300];
+	memset(val, 'v', sizeof(val));
+	size_t bytes, cost = record_cost(2, 100);
+	assert_int_equal(burst_fit(&b, 1000, 10, &bytes), 0);
+	for (int i = 0; i < 20; i++)
+		pbuf_put(&b, "ab", 2, val, 100);
+	assert_int_equal(burst_fit(&b, 5 * cost, 100, &bytes), 5);
+	assert_int_equal(bytes, 5 * cost);
+	assert_int_equal(burst_fit(&b, 5 * cost - 1, 100, &bytes), 4);
+	assert_int_equal(burst_fit(&b, 1 << 20, 7, &bytes), 7);
+	assert_int_equal(burst_fit(&b, 1 << 20, 100, &bytes), 20);
+	assert_int_equal(burst_fit(&b, 1, 100, &bytes), 1); /* a record larger than a request still goes */
+	pbuf_clear(&b);
+	free(b.data);
+}
+
+static void test_pbuf_consume_gives_room_back(void **state)
+{
+	pbuf b = {0};
+	const char *key, *val;
+	size_t klen, vlen;
+	for (int seq = 0; seq < 10000; seq++)
+		put_rec(&b, 0, seq);
+	size_t len = b.len;
+	int next = 0;
+	for (; next < 7500; next++) /* past half: the read part is given back */
+		pbuf_consume(&b, pbuf_peek(&b, &key, &klen, &val, &vlen));
+	assert_true(b.off < len / 2);
+	assert_true(b.len < len);
+	assert_int_equal(b.n, 2500);
+	for (int seq = 10000; seq < 10100; seq++)
+		put_rec(&b, 0, seq);
+	size_t size;
+	while ((size = pbuf_peek(&b, &key, &klen, &val, &vlen))) {
+		assert_int_equal(atoi(val + 7), next++);
+		pbuf_consume(&b, size);
+	}
+	assert_int_equal(next, 10100);
+	assert_int_equal(b.n, 0);
+	assert_int_equal(b.len, 0);
+	free(b.data);
+}
+
+static void test_spool_batch_per_partition(void **state)
+{
+	kafka_sink k = {.burst_bytes = 3 * record_cost(1, 10), .burst_msgs = 2, .round_parts = 2};
+	set_partitions(&k, 4);
+	size_t c = record_cost(1, 10);
+	assert_true(batch_fits(&k, 0, c));
+	k.batch_parts = 1, k.batch_part_n[0] = 1, k.batch_part_bytes[0] = c;
+	assert_true(batch_fits(&k, 0, c));
+	assert_false(batch_fits(&k, 0, 3 * c)); /* over one request's bytes */
+	k.batch_part_n[0] = 2;
+	assert_false(batch_fits(&k, 0, c)); /* over one request's records */
+	assert_true(batch_fits(&k, 1, c));
+	k.batch_parts = 2;
+	assert_false(batch_fits(&k, 2, c)); /* a third partition: more requests than allowed in flight */
+	batch_reset(&k);
+	assert_true(batch_fits(&k, 2, c));
+	assert_int_equal(k.batch_part_n[0], 0);
+	free(k.parts);
+	free(k.part_since);
+	free(k.batch_part_bytes);
+	free(k.batch_part_n);
+}
+
 static void test_registered(void **state)
 {
 	assert_ptr_equal(audit_kafka_open_fn, audit_kafka_open);
@@ -286,6 +465,11 @@ int main(void)
 	    cmocka_unit_test(test_broker_down_spools_in_order),
 	    cmocka_unit_test(test_too_large_dropped_and_counted),
 	    cmocka_unit_test(test_spool_dir_in_use),
+	    cmocka_unit_test(test_key_partition),
+	    cmocka_unit_test(test_parts_keep_order_per_key),
+	    cmocka_unit_test(test_burst_fit),
+	    cmocka_unit_test(test_pbuf_consume_gives_room_back),
+	    cmocka_unit_test(test_spool_batch_per_partition),
 	    cmocka_unit_test(test_registered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
