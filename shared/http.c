@@ -6,6 +6,7 @@
 #include "jsonp.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "jsonw.h"
 #include "log.h"
@@ -43,8 +45,11 @@ typedef struct croute {
 	_Atomic(metric *) *by_code; /* reflex_http_requests_total{route,code}, created on first use */
 } croute;
 
+#define HTTP_MAX_THREADS 64
+
 struct http_server {
-	struct MHD_Daemon *d;
+	struct MHD_Daemon *d[HTTP_MAX_THREADS];
+	unsigned nd;
 	http_server_opts opts;
 	croute *routes;
 	size_t nroutes;
@@ -696,18 +701,77 @@ static bool parse_bind(const char *bind, int port, struct sockaddr_storage *ss)
 	return false;
 }
 
-static struct MHD_Daemon *daemon_start(http_server *s, const struct sockaddr_storage *ss)
+/* One single-threaded daemon. The server runs one per thread, each with its own listening socket on the same
+ * port (SO_REUSEPORT): the kernel spreads new connections over them evenly. With one shared socket and MHD's
+ * thread pool, every thread woke for each connection and a burst of connects often landed on one thread,
+ * which then carried all of their keep-alive traffic on one core. */
+static struct MHD_Daemon *daemon_start(http_server *s, const struct sockaddr_storage *ss, unsigned conn_limit)
 {
-	unsigned threads = s->opts.threads ? s->opts.threads : 2;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
 	if (ss->ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	return MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
-	    ss, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+	    ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+	    conn_limit, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+	    (unsigned)1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+}
+
+static void set_port(struct sockaddr_storage *ss, int port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+static void daemons_stop(http_server *s)
+{
+	for (unsigned i = 0; i < s->nd; i++)
+		MHD_stop_daemon(s->d[i]);
+	s->nd = 0;
+}
+
+/* Whether another socket already listens on the port. The daemons share it through SO_REUSEPORT, which
+ * would also let them join a second copy of this service by mistake: a socket without it cannot. */
+static bool port_taken(const struct sockaddr_storage *ss)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* connections in TIME_WAIT are fine */
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	bool taken = bind(fd, (const struct sockaddr *)ss, len) != 0 && errno == EADDRINUSE;
+	close(fd);
+	return taken;
+}
+
+/* The first daemon binds (and picks the port when 0 was asked for); the others join it on that port. */
+static bool daemons_start(http_server *s, struct sockaddr_storage *ss)
+{
+	unsigned n = s->opts.threads ? s->opts.threads : 2;
+	if (n > HTTP_MAX_THREADS)
+		n = HTTP_MAX_THREADS;
+	unsigned limit = HTTP_CONN_LIMIT / n ? HTTP_CONN_LIMIT / n : 1;
+	if (s->opts.port && port_taken(ss))
+		return false;
+	for (unsigned i = 0; i < n; i++) {
+		if (!(s->d[i] = daemon_start(s, ss, limit))) {
+			daemons_stop(s);
+			return false;
+		}
+		s->nd++;
+		if (i == 0) {
+			const union MHD_DaemonInfo *di =
+			    MHD_get_daemon_info(s->d[0], MHD_DAEMON_INFO_BIND_PORT);
+			s->port = di && di->port ? di->port : s->opts.port;
+			set_port(ss, s->port);
+		}
+	}
+	return true;
 }
 
 rfx_err http_server_start(const http_server_opts *opts, http_server **out)
@@ -723,16 +787,13 @@ rfx_err http_server_start(const http_server_opts *opts, http_server **out)
 	if (!s->opts.max_body)
 		s->opts.max_body = 1024 * 1024;
 	compile_routes(s);
-	s->d = daemon_start(s, &ss);
-	if (!s->d) {
+	if (!daemons_start(s, &ss)) {
 		snprintf(port, sizeof(port), "%d", opts->port);
 		LOG_ERROR("cannot listen", "bind", opts->bind, "port", port);
 		free_routes(s);
 		free(s);
 		return RFX_ERR_IO;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = di ? di->port : opts->port;
 	snprintf(port, sizeof(port), "%d", s->port);
 	LOG_INFO("listening", "bind", opts->bind, "port", port);
 	if (!opts->tokens && needs_tokens(s))
@@ -750,7 +811,7 @@ void http_server_stop(http_server *s)
 {
 	if (!s)
 		return;
-	MHD_stop_daemon(s->d);
+	daemons_stop(s);
 	free_routes(s);
 	free(s);
 }

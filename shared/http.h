@@ -65,7 +65,7 @@ typedef struct http_server_opts {
 	const char *bind;
 	int port; /* 0: pick a free port (see http_server_port) */
 	size_t max_body;
-	unsigned threads;	  /* libmicrohttpd thread pool size; 0: 2 */
+	unsigned threads;	  /* server threads, each with its own listening socket on the port; 0: 2 */
 	const http_route *routes; /* ended by {0} */
 	size_t nroutes;
 	void *ud;
