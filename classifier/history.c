@@ -35,6 +35,7 @@ struct history {
 	char (*ids)[27];		/* id of each ring slot */
 	size_t max_events, head, count; /* head: next slot to write */
 	uint32_t *index; /* id -> ring slot + 1 (0: empty); linear probing, twice the ring's size */
+	uint32_t *ihash; /* the id's hash at each index position: probes rarely read an id */
 	size_t index_mask;
 	dedup_entry **buckets;
 	size_t nbuckets, ndedup, max_dedup;
@@ -86,6 +87,7 @@ history *history_new(size_t max_events, size_t max_dedup)
 	while (isize < 2 * h->max_events)
 		isize <<= 1;
 	h->index = rfx_calloc(isize, sizeof(uint32_t));
+	h->ihash = rfx_calloc(isize, sizeof(uint32_t));
 	h->index_mask = isize - 1;
 	h->max_dedup = max_dedup ? max_dedup : 1;
 	h->nbuckets = 1;
@@ -108,6 +110,7 @@ void history_free(history *h)
 	free(h->ring);
 	free(h->ids);
 	free(h->index);
+	free(h->ihash);
 	free(h->buckets);
 	pthread_mutex_destroy(&h->lock);
 	pthread_mutex_destroy(&h->dedup_lock);
@@ -217,10 +220,10 @@ void history_forget(history *h, const event *ev)
 }
 
 /* Position in the id index where id is, or the empty position where it would go. Caller holds the lock. */
-static size_t index_pos(history *h, const char *id)
+static size_t index_pos(history *h, const char *id, uint32_t hash)
 {
-	size_t i = hash_str(id) & h->index_mask;
-	while (h->index[i] && strcmp(h->ids[h->index[i] - 1], id))
+	size_t i = hash & h->index_mask;
+	while (h->index[i] && (h->ihash[i] != hash || strcmp(h->ids[h->index[i] - 1], id)))
 		i = (i + 1) & h->index_mask;
 	return i;
 }
@@ -235,13 +238,14 @@ static void index_remove_at(history *h, size_t i)
 			j = (j + 1) & h->index_mask;
 			if (!h->index[j])
 				return;
-			size_t home = hash_str(h->ids[h->index[j] - 1]) & h->index_mask;
+			size_t home = h->ihash[j] & h->index_mask;
 			/* Move j back to i unless its home lies cyclically in (i, j]. */
 			if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
 				continue;
 			break;
 		}
 		h->index[i] = h->index[j];
+		h->ihash[i] = h->ihash[j];
 		i = j;
 	}
 }
@@ -249,7 +253,7 @@ static void index_remove_at(history *h, size_t i)
 /* Stored entry with this id, or NULL. Caller holds the lock. */
 static hist_entry *ring_find(history *h, const char *id)
 {
-	size_t i = index_pos(h, id);
+	size_t i = index_pos(h, id, (uint32_t)hash_str(id));
 	return h->index[i] ? &h->ring[h->index[i] - 1] : NULL;
 }
 
@@ -265,10 +269,11 @@ void history_count_duplicate(history *h, const char *id)
 /* Puts a prepared entry in the next ring slot (the caller's strings are taken), dropping the oldest. */
 static void ring_put(history *h, const char *id, hist_entry *ne)
 {
+	uint32_t hash = id ? (uint32_t)hash_str(id) : 0;
 	pthread_mutex_lock(&h->lock);
 	hist_entry *slot = &h->ring[h->head];
 	if (slot->head) {
-		size_t old = index_pos(h, h->ids[h->head]);
+		size_t old = index_pos(h, h->ids[h->head], (uint32_t)hash_str(h->ids[h->head]));
 		if (h->index[old] == h->head + 1)
 			index_remove_at(h, old);
 	}
@@ -278,10 +283,11 @@ static void ring_put(history *h, const char *id, hist_entry *ne)
 	memcpy(h->ids[h->head], id ? id : "", idlen);
 	h->ids[h->head][idlen] = '\0';
 	if (id) {
-		size_t pos = index_pos(h, id);
+		size_t pos = index_pos(h, id, hash);
 		if (h->index[pos]) /* an id stored twice: the newer wins */
-			index_remove_at(h, pos), pos = index_pos(h, id);
+			index_remove_at(h, pos), pos = index_pos(h, id, hash);
 		h->index[pos] = (uint32_t)h->head + 1;
+		h->ihash[pos] = hash;
 	}
 	h->head = (h->head + 1) % h->max_events;
 	if (h->count < h->max_events)
