@@ -29,7 +29,10 @@ static bool normalize_body(const http_req *req, http_resp *resp, const normalize
 	}
 	char err[300] = "";
 	const char *field = NULL;
-	rfx_err rc = normalize_parse_owned(norm, body, out, err, sizeof(err), &field);
+	/* JSON text of ASCII bytes holds only valid UTF-8 strings (escapes decode to valid sequences or fail)
+	 */
+	bool ascii = rfx_ascii(req->body, req->body_len);
+	rfx_err rc = normalize_parse_owned(norm, body, ascii, out, err, sizeof(err), &field);
 	arena_json_delete(body);
 	if (rc) {
 		count_rejected("invalid_event");

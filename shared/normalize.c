@@ -297,13 +297,16 @@ static void sanitize_tree(cJSON *v)
 
 /* The body being parsed by normalize_parse_owned on this thread, NULL otherwise. */
 static __thread cJSON *owned_body;
+static __thread bool owned_utf8; /* owned_body's strings are known to be valid UTF-8 */
 
-rfx_err normalize_parse_owned(const normalizer *n, cJSON *body, event_list *out, char *err, size_t errlen,
-			      const char **field)
+rfx_err normalize_parse_owned(const normalizer *n, cJSON *body, bool utf8_valid, event_list *out, char *err,
+			      size_t errlen, const char **field)
 {
 	owned_body = body;
+	owned_utf8 = utf8_valid;
 	rfx_err rc = n->parse(body, out, err, errlen, field);
 	owned_body = NULL;
+	owned_utf8 = false;
 	return rc;
 }
 
@@ -329,7 +332,7 @@ cJSON *normalize_raw(const cJSON *v)
 		copy = cJSON_Duplicate(v, true);
 	if (v && !copy)
 		abort();
-	if (copy) {
+	if (copy && !(owned_body && owned_utf8)) {
 		cJSON *next = copy->next;
 		copy->next = NULL; /* a duplicate has no siblings, but be sure the walk stays inside it */
 		sanitize_tree(copy);

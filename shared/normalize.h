@@ -87,9 +87,11 @@ const char *normalize_scalar(const cJSON *v, char buf[32]);
  * still readable until the events are freed). */
 cJSON *normalize_raw(const cJSON *v);
 /* n->parse for a body that belongs to the caller, who deletes it right after without reading it again (nor
- * after the events are freed): events then take their raw parts of body over instead of copying them. */
-rfx_err normalize_parse_owned(const normalizer *n, cJSON *body, event_list *out, char *err, size_t errlen,
-			      const char **field);
+ * after the events are freed): events then take their raw parts of body over instead of copying them. With
+ * utf8_valid the caller knows every string in body is valid UTF-8 (say, the text it came from is ASCII), and
+ * the raw parts are not checked again. */
+rfx_err normalize_parse_owned(const normalizer *n, cJSON *body, bool utf8_valid, event_list *out, char *err,
+			      size_t errlen, const char **field);
 /* Copies the scalar members of obj into e's tags, stringified; nested arrays and objects are skipped. */
 void normalize_scalar_tags(event *e, const cJSON *obj);
 

@@ -29,23 +29,24 @@ const char *rfx_strerror(rfx_err rc);
 void *rfx_malloc(size_t n);
 void *rfx_calloc(size_t nmemb, size_t size);
 void *rfx_realloc(void *p, size_t n);
-char *rfx_strdup(const char *s);		/* NULL in, NULL out */
+char *rfx_strdup(const char *s); /* NULL in, NULL out */
 char *rfx_strndup(const char *s, size_t n);
 char *rfx_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-#define RFX_FREE(p)                                                                                                  \
-	do {                                                                                                         \
-		free(p);                                                                                             \
-		(p) = NULL;                                                                                          \
+#define RFX_FREE(p)                                                                                          \
+	do {                                                                                                 \
+		free(p);                                                                                     \
+		(p) = NULL;                                                                                  \
 	} while (0)
 
 #define RFX_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Time. */
-int64_t rfx_now_ms(void);		   /* wall clock, ms since epoch */
-int64_t rfx_mono_ms(void);		   /* monotonic ms */
-double rfx_mono_sec(void);		   /* monotonic seconds, fractional */
+int64_t rfx_now_ms(void);		    /* wall clock, ms since epoch */
+int64_t rfx_mono_ms(void);		    /* monotonic ms */
+double rfx_mono_sec(void);		    /* monotonic seconds, fractional */
 void rfx_iso8601(int64_t ms, char out[32]); /* 2026-11-22T01:21:04.264Z */
-/* Parses RFC 3339 / ISO 8601 ("2026-11-22T01:21:04Z", fractional seconds and offsets allowed) or epoch ms digits. */
+/* Parses RFC 3339 / ISO 8601 ("2026-11-22T01:21:04Z", fractional seconds and offsets allowed) or epoch ms
+ * digits. */
 rfx_err rfx_parse_time(const char *s, int64_t *ms_out);
 /* Parses durations like "250ms", "10s", "10m", "2h", "1d" or a bare number of seconds into milliseconds. */
 rfx_err rfx_parse_duration(const char *s, int64_t *ms_out);
@@ -56,6 +57,7 @@ void rfx_ulid(char out[27]);
 /* Returns a copy of s with invalid UTF-8 sequences replaced by U+FFFD and NUL bytes dropped. */
 char *rfx_utf8_sanitize(const char *s, size_t len);
 bool rfx_utf8_valid(const char *s, size_t len);
+bool rfx_ascii(const char *s, size_t len); /* no byte above 0x7F */
 
 /* Reads a whole file (at most max bytes; RFX_ERR_LIMIT beyond). *out is NUL-terminated, caller frees. */
 rfx_err rfx_read_file(const char *path, size_t max, char **out, size_t *len_out);

@@ -98,7 +98,16 @@ static void test_ulid(void **state)
 
 static void test_utf8(void **state)
 {
+	assert_true(rfx_ascii("", 0));
+	assert_true(rfx_ascii("plain text, longer than eight bytes", 35));
+	for (size_t at = 0; at < 20; at++) { /* a high byte anywhere, in the 8-byte part or the tail */
+		char t[21] = "aaaaaaaaaaaaaaaaaaaa";
+		t[at] = (char)0x80;
+		assert_false(rfx_ascii(t, 20));
+	}
 	assert_true(rfx_utf8_valid("h\xc3\xa9llo", 6));
+	assert_true(rfx_utf8_valid("abcdefgh\xc3\xa9ijklmnop", 18)); /* past the ASCII fast path */
+	assert_false(rfx_utf8_valid("abcdefgh\xc3ijklmnop", 17));
 	assert_true(rfx_utf8_valid("\xf0\x9f\x98\x80", 4));
 	assert_false(rfx_utf8_valid("\xc3", 1));	     /* truncated */
 	assert_false(rfx_utf8_valid("\xc0\xaf", 2));	     /* overlong */
