@@ -24,19 +24,43 @@ struct auth_tokens {
 	size_t n;
 };
 
-/* The SHA-256 implementation, fetched once: SHA256() looks it up again on every call, on every request. */
+/* The SHA-256 implementation, fetched once: SHA256() looks it up again on every call, on every request. Each
+ * thread keeps its digest context: setting one up costs more than hashing a token. */
 static EVP_MD *sha256_md;
+static pthread_key_t sha256_ctx_key;
+static bool sha256_have_key;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
 
 static void sha256_fetch(void)
 {
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	sha256_have_key = pthread_key_create(&sha256_ctx_key, ctx_free) == 0;
+}
+
+static EVP_MD_CTX *thread_ctx(void)
+{
+	if (!sha256_have_key)
+		return NULL;
+	EVP_MD_CTX *ctx = pthread_getspecific(sha256_ctx_key);
+	if (!ctx && (ctx = EVP_MD_CTX_new()) && pthread_setspecific(sha256_ctx_key, ctx)) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
 }
 
 static void token_digest(const char *tok, size_t len, unsigned char out[SHA256_DIGEST_LENGTH])
 {
 	pthread_once(&sha256_once, sha256_fetch);
-	if (!sha256_md || !EVP_Digest(tok, len, out, NULL, sha256_md, NULL))
+	EVP_MD_CTX *ctx = sha256_md ? thread_ctx() : NULL;
+	unsigned n;
+	if (!ctx || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, tok, len) ||
+	    !EVP_DigestFinal_ex(ctx, out, &n))
 		SHA256((const unsigned char *)tok, len, out);
 }
 
