@@ -125,14 +125,70 @@ double rfx_mono_sec(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). Days past a month's end
+ * run on into the next month, as timegm() has them. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* The date of a day number (civil_from_days), the inverse of days_from_civil. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static void put2(char *p, int v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+}
+
 void rfx_iso8601(int64_t ms, char out[32])
 {
-	time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-	int frac = (int)(ms - (int64_t)sec * 1000);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	size_t n = strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%03uZ", (unsigned)frac % 1000u);
+	int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+	int frac = (int)(ms - sec * 1000);
+	int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400, y;
+	int tod = (int)(sec - days * 86400), m, d;
+	civil_from_days(days, &y, &m, &d);
+	if (y < 1000 || y > 9999) { /* strftime's %Y has no fixed width there: leave those to it */
+		time_t t = (time_t)sec;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		size_t n = strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(out + n, 32 - n, ".%03uZ", (unsigned)frac % 1000u);
+		return;
+	}
+	put2(out, (int)(y / 100));
+	put2(out + 2, (int)(y % 100));
+	out[4] = '-';
+	put2(out + 5, m);
+	out[7] = '-';
+	put2(out + 8, d);
+	out[10] = 'T';
+	put2(out + 11, tod / 3600);
+	out[13] = ':';
+	put2(out + 14, tod / 60 % 60);
+	out[16] = ':';
+	put2(out + 17, tod % 60);
+	out[19] = '.';
+	out[20] = (char)('0' + frac / 100);
+	put2(out + 21, frac % 100);
+	out[23] = 'Z';
+	out[24] = '\0';
 }
 
 /* Reads exactly n digits at *p; advances *p. */
@@ -240,8 +296,10 @@ rfx_err rfx_parse_time(const char *s, int64_t *ms_out)
 	const char *p = s;
 	if (!parse_date_time(&p, &tm) || !parse_fraction(&p, &frac_ms) || !parse_offset(&p, &offset_s) || *p)
 		return RFX_ERR_PARSE;
-	time_t t = timegm(&tm);
-	*ms_out = ((int64_t)t - offset_s) * 1000 + frac_ms;
+	int64_t t = days_from_civil(tm.tm_year + 1900LL, tm.tm_mon + 1, tm.tm_mday) * 86400 +
+		    tm.tm_hour * 3600 + tm.tm_min * 60 +
+		    tm.tm_sec; /* what timegm() gives, without its time zone machinery */
+	*ms_out = (t - offset_s) * 1000 + frac_ms;
 	return RFX_OK;
 }
 

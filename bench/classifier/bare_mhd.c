@@ -1,5 +1,6 @@
-/* bare_mhd.c -- the reference for the classifier benchmark: a libmicrohttpd server with the same threading as
- * libreflex's HTTP layer that reads the body and answers 202 without doing any work. */
+/* bare_mhd.c -- the reference for the classifier benchmark: a libmicrohttpd server set up like libreflex's
+ * HTTP layer (one single-threaded daemon per thread, each with its own listening socket on the port, 8 KiB of
+ * memory per connection) that reads the body and answers 202 without doing any work. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -37,12 +38,18 @@ int main(int argc, char **argv)
 	unsigned threads = argc > 2 ? (unsigned)atoi(argv[2]) : 4;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	sa.sin_addr.s_addr = htonl(0x7f000001);
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO, 0, NULL, NULL, handle, NULL,
-	    MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_END);
-	if (!d) {
-		fprintf(stderr, "bare_mhd: cannot listen on 127.0.0.1:%d\n", port);
-		return 1;
+	struct MHD_Daemon *d[64];
+	if (threads < 1 || threads > 64)
+		threads = 4;
+	for (unsigned i = 0; i < threads; i++) {
+		d[i] = MHD_start_daemon(
+		    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO, 0, NULL, NULL, handle,
+		    NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(8 * 1024), MHD_OPTION_END);
+		if (!d[i]) {
+			fprintf(stderr, "bare_mhd: cannot listen on 127.0.0.1:%d\n", port);
+			return 1;
+		}
 	}
 	sigset_t s;
 	sigemptyset(&s);
@@ -51,6 +58,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &s, NULL);
 	int sig;
 	sigwait(&s, &sig);
-	MHD_stop_daemon(d);
+	for (unsigned i = 0; i < threads; i++)
+		MHD_stop_daemon(d[i]);
 	return 0;
 }

@@ -42,6 +42,69 @@ static void test_duration(void **state)
 	assert_int_not_equal(rfx_parse_duration("10s5", &ms), RFX_OK);
 }
 
+/* The hand-made calendar arithmetic against the C library's: gmtime_r + strftime for formatting, timegm for
+ * parsing, over leap years, century rules, negative times, day and second overflow (Feb 31, second 60). */
+static void test_time_against_libc(void **state)
+{
+	(void)state;
+	static const int64_t fixed[] = {0,
+					-1,
+					-86400000,
+					951782400000LL /* 2000-02-29 */,
+					4107542400000LL /* 2100-03-01 */,
+					-2208988800000LL /* 1900-01-01 */,
+					253402300799999LL /* 9999-12-31T23:59:59.999 */,
+					-30610224000000LL /* 1000-01-01 */,
+					-62135596800000LL /* 0001-01-01: outside the fast path */};
+	srand(7);
+	for (int i = 0; i < 200000; i++) {
+		int64_t ms = i < (int)(sizeof(fixed) / sizeof(fixed[0]))
+				 ? fixed[i]
+				 : ((int64_t)rand() << 31 ^ rand()) % 253402300800000LL - 30610224000000LL;
+		char got[32], want[32];
+		rfx_iso8601(ms, got);
+		time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		size_t n = strftime(want, 24, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(want + n, sizeof(want) - n, ".%03uZ", (unsigned)(ms - (int64_t)sec * 1000) % 1000u);
+		assert_string_equal(got, want);
+		int64_t back;
+		if (tm.tm_year + 1900 >= 1000 && tm.tm_year + 1900 <= 9999) {
+			assert_int_equal(rfx_parse_time(got, &back), RFX_OK);
+			assert_int_equal(back, ms);
+		}
+	}
+	static const char *const overflow[] = {"2025-02-31T00:00:00Z", "2024-02-30T23:59:60Z",
+					       "2026-12-31T23:59:60.5+14:00", "1999-04-31T12:00:00-11:30"};
+	for (size_t i = 0; i < sizeof(overflow) / sizeof(overflow[0]); i++) {
+		struct tm tm = {0};
+		int off_h = 0, off_m = 0;
+		char sign = 'Z';
+		sscanf(overflow[i], "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		       &tm.tm_min, &tm.tm_sec);
+		const char *z = overflow[i] + 19;
+		int frac = 0;
+		if (*z == '.') {
+			frac = (z[1] - '0') * 100;
+			z += 2;
+		}
+		if (*z == '+' || *z == '-') {
+			sign = *z;
+			sscanf(z + 1, "%d:%d", &off_h, &off_m);
+		}
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		int64_t want = ((int64_t)timegm(&tm) -
+				(sign == '-' ? -1 : 1) * (off_h * 3600 + off_m * 60) * (sign != 'Z')) *
+				   1000 +
+			       frac;
+		int64_t got;
+		assert_int_equal(rfx_parse_time(overflow[i], &got), RFX_OK);
+		assert_int_equal(got, want);
+	}
+}
+
 static void test_time_parse(void **state)
 {
 	int64_t ms;
@@ -242,10 +305,15 @@ static void test_buf_scratch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_duration), cmocka_unit_test(test_time_parse),
-	    cmocka_unit_test(test_ulid),     cmocka_unit_test(test_utf8),
-	    cmocka_unit_test(test_files),    cmocka_unit_test(test_ct_glob),
-	    cmocka_unit_test(test_buf),	     cmocka_unit_test(test_buf_scratch),
+	    cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_time_parse),
+	    cmocka_unit_test(test_time_against_libc),
+	    cmocka_unit_test(test_ulid),
+	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_ct_glob),
+	    cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_buf_scratch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
