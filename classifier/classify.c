@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "audit.h"
+#include "buf.h"
 #include "classify.h"
 #include "jsonw.h"
 #include "log.h"
@@ -231,13 +232,17 @@ static cJSON *duplicate_entry(classifier_app *app, const event *ev, const char *
 	return entry;
 }
 
-/* Built as JSON text, not a cJSON tree: the same members in the same order as before, at a fraction of the
- * allocations (two records per event). */
-static void audit_event(const char *type, const event *ev, const cJSON *decisions, const cJSON *impact)
+#define AUDIT_EVENT_MAX	 (4u << 20) /* as an audit record: six event fields fit many times over */
+#define AUDIT_EVENT_KEEP (16u << 10)
+
+/* The members both of an event's records start with, built once per event in a scratch buffer of their own
+ * (as JSON text, not a cJSON tree); NULL when auditing is off or they do not fit. */
+static rfx_buf *audit_event_members(const event *ev)
 {
 	if (!audit_enabled())
-		return;
-	rfx_buf *b = audit_fields_buf();
+		return NULL;
+	rfx_buf *b = buf_scratch(BUF_SCRATCH_AUDIT_EVENT, AUDIT_EVENT_MAX);
+	buf_trim(b, AUDIT_EVENT_KEEP);
 	rfx_err rc = audit_put_member(b, "event_id", ev->id);
 	if (!rc)
 		rc = audit_put_member(b, "source", event_source_name(ev->source));
@@ -249,8 +254,20 @@ static void audit_event(const char *type, const event *ev, const cJSON *decision
 		rc = audit_put_member(b, "entity", ev->entity);
 	if (!rc)
 		rc = audit_put_member(b, "event_type", ev->event_type);
+	return rc ? NULL : b;
+}
+
+/* An event's record: its members, then the decisions (as text when printed already) and the impact. */
+static void audit_event(const char *type, const event *ev, const rfx_buf *members, const cJSON *decisions,
+			const char *decisions_text, const cJSON *impact)
+{
+	if (!audit_enabled())
+		return;
+	rfx_buf *b = audit_fields_buf();
+	rfx_err rc = members ? buf_append(b, members->data, members->len) : RFX_ERR_LIMIT;
 	if (!rc)
-		rc = audit_put_json(b, "decisions", decisions);
+		rc = decisions_text ? audit_put_text(b, "decisions", decisions_text, strlen(decisions_text))
+				    : audit_put_json(b, "decisions", decisions);
 	if (!rc)
 		rc = audit_put_json(b, "impact", impact);
 	audit_emit_raw(type, ev->source_id, rc ? NULL : buf_cstr(b), b->len);
@@ -262,10 +279,12 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 	char dup_of[27];
 	if (act && history_seen(app->hist, ev, dup_of))
 		return duplicate_entry(app, ev, dup_of);
+	const rfx_buf *members = NULL;
 	if (act) {
 		metrics_inc(m_events[ev->source]);
 		audit_hold(); /* event.received and event.classified go to the file in one write */
-		audit_event("event.received", ev, NULL, NULL);
+		members = audit_event_members(ev);
+		audit_event("event.received", ev, members, NULL, NULL, NULL);
 		if (app->topo) {
 			if (ev->state == EV_OPEN)
 				topology_problem_open(app->topo, ev);
@@ -289,12 +308,16 @@ cJSON *classify_event(classifier_app *app, event *ev, bool act)
 	if (act) {
 		char received[32];
 		timefmt_iso8601(rfx_now_ms(), received);
-		history_add_event(app->hist, ev, received, decisions, impact);
+		/* Printed once for the history and the audit record; sending changes the statuses, so with
+		 * actions to send the record prints the decisions again afterwards. */
+		char *text = decisions ? jsonw_print(decisions) : NULL;
+		history_add_event(app->hist, ev, received, decisions, text, impact);
 		send_actions(app, ev, sends, nsends, true);
 		double ms = (rfx_mono_sec() - t0) * 1000.0;
 		log_decisions(ev, decisions, ms);
-		audit_event("event.classified", ev, decisions, impact);
+		audit_event("event.classified", ev, members, decisions, nsends ? NULL : text, impact);
 		audit_release();
+		free(text);
 		metrics_observe(m_seconds, ms / 1000.0);
 	}
 	if (impact)

@@ -347,7 +347,7 @@ static char *scratch_take(rfx_buf *b)
 }
 
 void history_add_event(history *h, const event *ev, const char *received_at, const cJSON *decisions,
-		       const cJSON *impact)
+		       const char *decisions_text, const cJSON *impact)
 {
 	rfx_buf *b = buf_scratch(BUF_SCRATCH_HISTORY, HISTORY_ENTRY_MAX);
 	buf_reset(b);
@@ -365,7 +365,9 @@ void history_add_event(history *h, const event *ev, const char *received_at, con
 		jsonw_string(b, ev->source_id);
 	}
 	ne.head = scratch_take(b);
-	ne.decisions = decisions ? jsonw_print(decisions) : NULL;
+	ne.decisions = decisions_text ? rfx_strdup(decisions_text)
+		       : decisions    ? jsonw_print(decisions)
+				      : NULL;
 	if (impact) {
 		cJSON *t = cJSON_CreateObject();
 		cJSON_AddItemReferenceToObject(t, "impact", (cJSON *)impact);

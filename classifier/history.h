@@ -26,9 +26,10 @@ void history_count_duplicate(history *h, const char *id);
  * oldest entry is dropped when the ring is full. */
 void history_add(history *h, cJSON *entry);
 /* Stores a classified event as the entry event_to_json(ev, true) + received_at + decisions (+ impact) that
- * history_add would store, printed once instead of kept as a tree. */
+ * history_add would store, printed once instead of kept as a tree. decisions_text, when not NULL, is
+ * decisions printed already (jsonw_print), copied instead of printed again. */
 void history_add_event(history *h, const event *ev, const char *received_at, const cJSON *decisions,
-		       const cJSON *impact);
+		       const char *decisions_text, const cJSON *impact);
 /* Sets status (and reason, NULL to clear) of the decision with action_id in the stored event. With only_if,
  * only when the current status is only_if. False when the event or decision is gone or the condition failed.
  */

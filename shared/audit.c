@@ -307,6 +307,14 @@ rfx_err audit_put_json(rfx_buf *b, const char *name, const cJSON *value)
 	return rc ? rc : jsonw_value(b, value);
 }
 
+rfx_err audit_put_text(rfx_buf *b, const char *name, const char *json, size_t len)
+{
+	if (!json)
+		return RFX_OK;
+	rfx_err rc = put_name(b, name);
+	return rc ? rc : buf_append(b, json, len);
+}
+
 static rfx_err build_raw(rfx_buf *b, const char *type, const char *fields_json, size_t len)
 {
 	char ts[32];

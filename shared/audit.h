@@ -52,6 +52,9 @@ rfx_err audit_put_member(rfx_buf *b, const char *name, const char *value);
 /* Append the member "name":<value printed unformatted by cJSON> (comma as above); nothing when value is NULL.
  */
 rfx_err audit_put_json(rfx_buf *b, const char *name, const cJSON *value);
+/* Append the member "name":<json> where json is JSON text already (comma as above); nothing when json is
+ * NULL. */
+rfx_err audit_put_text(rfx_buf *b, const char *name, const char *json, size_t len);
 void audit_shutdown(int flush_timeout_ms);
 /* False when no sink is configured: callers may skip building records (audit_emit would only count them). */
 bool audit_enabled(void);

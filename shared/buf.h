@@ -35,6 +35,7 @@ enum {
 	BUF_SCRATCH_AUDIT_FIELDS,
 	BUF_SCRATCH_AUDIT_HELD,
 	BUF_SCRATCH_JSONW,
+	BUF_SCRATCH_AUDIT_EVENT,
 	BUF_SCRATCH__COUNT
 };
 /* The calling thread's buffer for slot, as its last user left it, with maximum max. */

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include "history.h"
+#include "jsonw.h"
 
 static event *sample(bool with_raw)
 {
@@ -33,7 +35,7 @@ static cJSON *decisions(void)
 	    "\"act\",\"targets\":[\"web-1\"],\"status\":\"sending\"}]");
 }
 
-static void check_same(bool with_raw, bool with_impact)
+static void check_same(bool with_raw, bool with_impact, bool printed)
 {
 	history *h = history_new(10, 10);
 	event *e = sample(with_raw);
@@ -44,7 +46,9 @@ static void check_same(bool with_raw, bool with_impact)
 	cJSON_AddItemToObject(want, "decisions", cJSON_Duplicate(d, 1));
 	if (impact)
 		cJSON_AddItemToObject(want, "impact", cJSON_Duplicate(impact, 1));
-	history_add_event(h, e, "2026-11-22T01:21:04.264Z", d, impact);
+	char *text = printed ? jsonw_print(d) : NULL; /* decisions printed by the caller already */
+	history_add_event(h, e, "2026-11-22T01:21:04.264Z", d, text, impact);
+	free(text);
 	cJSON *got = history_get(h, e->id);
 	assert_non_null(got);
 	assert_true(cJSON_Compare(want, got, true));
@@ -82,13 +86,15 @@ static void check_same(bool with_raw, bool with_impact)
 static void test_event_with_raw(void **state)
 {
 	(void)state;
-	check_same(true, false);
+	check_same(true, false, false);
+	check_same(true, false, true);
 }
 
 static void test_event_without_raw_with_impact(void **state)
 {
 	(void)state;
-	check_same(false, true);
+	check_same(false, true, false);
+	check_same(false, true, true);
 }
 
 static void test_unknown_times_and_url_are_null(void **state)

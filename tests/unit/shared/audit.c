@@ -185,8 +185,11 @@ static void test_put_members(void **state)
 	cJSON *arr = cJSON_Parse("[{\"rule\":null,\"n\":1.5,\"s\":\"\\u0001\"}]");
 	assert_int_equal(audit_put_json(b, "d", arr), RFX_OK);
 	cJSON_Delete(arr);
+	assert_int_equal(audit_put_text(b, "t", "[1,{\"k\":true}]", 14), RFX_OK);
+	assert_int_equal(audit_put_text(b, "none", NULL, 0), RFX_OK);
 	assert_string_equal(buf_cstr(b),
-			    "\"a\":\"x\\\"y\",\"d\":[{\"rule\":null,\"n\":1.5,\"s\":\"\\u0001\"}]");
+			    "\"a\":\"x\\\"y\",\"d\":[{\"rule\":null,\"n\":1.5,\"s\":\"\\u0001\"}],"
+			    "\"t\":[1,{\"k\":true}]");
 	assert_int_equal(audit_fields_buf()->len, 0);
 }
 
