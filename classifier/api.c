@@ -29,7 +29,7 @@ static bool normalize_body(const http_req *req, http_resp *resp, const normalize
 	}
 	char err[300] = "";
 	const char *field = NULL;
-	/* JSON text of ASCII bytes holds only valid UTF-8 strings (escapes decode to valid sequences or fail)
+	/* JSON text of ASCII bytes holds only valid UTF-8 strings: escapes decode to valid sequences or fail
 	 */
 	bool ascii = rfx_ascii(req->body, req->body_len);
 	rfx_err rc = normalize_parse_owned(norm, body, ascii, out, err, sizeof(err), &field);
@@ -53,9 +53,8 @@ static bool normalize_body(const http_req *req, http_resp *resp, const normalize
 static void classify_all(const http_req *req, http_resp *resp, classifier_app *app, const normalizer *norm,
 			 bool act)
 {
-	/* Every cJSON tree of the request (the body, the events' raw payloads, decisions, the response) lives
-	 * in this thread's arena; none outlives the request: the history, the outbox and the audit keep text.
-	 */
+	/* The request's cJSON trees (body, raw payloads, decisions, response) and its events live in this
+	 * thread's arena; none outlives the request: the history, the outbox and the audit keep text. */
 	arena_begin();
 	event_list evs = {0};
 	if (!normalize_body(req, resp, norm, &evs))

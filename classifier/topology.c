@@ -960,23 +960,18 @@ static void problem_hints(topo_problem *p, const event *ev)
 	problem_strings_set(p, ev, true);
 }
 
-/* Moves what problem_strings_set made in from into p; p's old strings go to from, for freeing. */
+/* Gives p the data made in from (strings, hints, id, times); p keeps its place in the store (hash, links,
+ * node). p's old strings go to from, for freeing. */
 static void problem_take(topo_problem *p, topo_problem *from)
 {
-	topo_problem old = *p;
-	p->strs = from->strs;
-	p->source = from->source;
-	p->source_id = from->source_id;
-	p->title = from->title;
-	p->severity = from->severity;
-	p->event_type = from->event_type;
-	p->entity = from->entity;
-	memcpy(p->svc_names, from->svc_names, sizeof(p->svc_names));
-	p->port = from->port;
-	memcpy(p->id, from->id, sizeof(p->id));
-	p->started_at = from->started_at;
-	p->opened = from->opened;
-	from->strs = old.strs;
+	topo_problem keep = *p;
+	*p = *from;
+	p->node = keep.node;
+	p->hash = keep.hash;
+	p->prev = keep.prev;
+	p->next = keep.next;
+	p->hnext = keep.hnext;
+	from->strs = keep.strs;
 }
 
 /* A node lost its last open problem: what was held past its age for one may go now (a rebuild only when

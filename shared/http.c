@@ -2,9 +2,6 @@
  * bodies, JSON errors, per-route metrics, and the built-in /healthz, /readyz and /metrics. */
 #include "http.h"
 
-#include "arena.h"
-#include "jsonp.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -17,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "arena.h"
+#include "jsonp.h"
 #include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,6 +27,7 @@
 #define HTTP_CODES	    600
 #define HTTP_CONN_TIMEOUT_S 60
 #define HTTP_CONN_LIMIT	    4096
+#define HTTP_MAX_THREADS    64 /* as http_threads allows */
 /* libmicrohttpd's per-connection memory (headers and the read buffer; bodies go to our own buffer). Its
  * default, 32 KiB, is zeroed after every request of a keep-alive connection: 8 KiB holds any sane header
  * block (nginx's default limit) at a quarter of that cost. */
@@ -48,8 +48,6 @@ typedef struct croute {
 	metric *latency;
 	_Atomic(metric *) *by_code; /* reflex_http_requests_total{route,code}, created on first use */
 } croute;
-
-#define HTTP_MAX_THREADS 64
 
 struct http_server {
 	struct MHD_Daemon *d[HTTP_MAX_THREADS];
