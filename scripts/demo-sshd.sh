@@ -59,15 +59,16 @@ UseDNS no
 EOF
 }
 
+# Until sshd answers with its host key, for up to 30 s: on a busy or cold machine the first connection's re-exec
+# of sshd can take longer than a one-second keyscan timeout.
 wait_listening() {
-	i=0
-	while [ $i -lt 50 ]; do
-		if running && ssh-keyscan -T 1 -t ed25519 -p "$PORT" 127.0.0.1 2>/dev/null | grep -q ssh-ed25519; then
+	deadline=$(($(date +%s) + 30))
+	while [ "$(date +%s)" -le "$deadline" ]; do
+		if running && ssh-keyscan -T 3 -t ed25519 -p "$PORT" 127.0.0.1 2>/dev/null | grep -q ssh-ed25519; then
 			return 0
 		fi
 		running || return 1
 		sleep 0.1
-		i=$((i + 1))
 	done
 	return 1
 }

@@ -19,14 +19,16 @@ umask 077
 umask 022
 
 pids=""
-cleanup() {
+cleanup() { # exit status: the script's own on a failure, 0 when stopped by Ctrl-C or SIGTERM
+	rc=$1
 	trap - EXIT INT TERM
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
 	scripts/demo-sshd.sh stop >/dev/null 2>&1 || true
-	exit 0
+	exit "$rc"
 }
-trap cleanup EXIT INT TERM
+trap 'cleanup $?' EXIT
+trap 'cleanup 0' INT TERM
 
 wait_ready() { # port name
 	i=0
