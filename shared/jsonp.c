@@ -16,6 +16,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "rfx.h"
+
 typedef struct jp {
 	const unsigned char *start, *p, *end;
 	int depth, max_depth;
@@ -214,9 +216,7 @@ static bool parse_number(jp *j, cJSON *item)
 			break;
 		n++;
 	}
-	char small[64], *num = n < sizeof(small) ? small : malloc(n + 1);
-	if (!num)
-		return false;
+	char small[64], *num = n < sizeof(small) ? small : rfx_malloc(n + 1);
 	memcpy(num, j->p, n);
 	num[n] = '\0';
 	const struct lconv *lc = memchr(num, '.', n) ? localeconv() : NULL;

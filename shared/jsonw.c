@@ -176,12 +176,10 @@ char *jsonw_print(const cJSON *v)
 		char *c = cJSON_PrintUnformatted(v);
 		if (!c)
 			abort();
-		s = rfx_strdup(
-		    c); /* c may be in a request arena (arena.h); the caller frees s with free() */
+		s = rfx_strdup(c); /* c may be in a request arena (arena.h); the caller frees s with free() */
 		cJSON_free(c);
 	} else {
-		s = rfx_malloc(b->len + 1);
-		memcpy(s, b->data, b->len + 1);
+		s = rfx_strndup(b->data, b->len);
 	}
 	buf_trim(b, JSONW_SCRATCH_KEEP);
 	return s;
